@@ -1,0 +1,419 @@
+//! [`LakeWriter`]: streams whole gradient tensors of one run into a lake.
+//!
+//! The producer (a training loop) validates each tensor and hands it to a
+//! background thread through a queue bounded in bytes; it waits only when the
+//! queue is full. The background thread chunks, sorts, compresses and writes
+//! row groups sized in bytes, rolls files by size, and publishes each file
+//! atomically. Dropping the writer without [`LakeWriter::finish`] still writes
+//! everything queued so far.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+
+use crate::error::{IngestError, Result};
+use crate::grads_buffer::GradsBuffer;
+use crate::layout;
+use crate::meta::{ParamSpec, ParamTable, RunInfo};
+use crate::parquet_file::{AtomicParquetFile, write_whole_file};
+use crate::schema::{CHUNK_LEN, Kind, Table};
+
+/// Sizes and codec settings of a [`LakeWriter`]. Memory use is about
+/// `queue_bytes + 2 × row_group_bytes` whatever the size of the run.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    /// Most tensor bytes waiting in the queue before the producer waits.
+    pub queue_bytes: usize,
+    /// Gradient payload per row group (uncompressed, padding included).
+    pub row_group_bytes: usize,
+    /// A `grads` file is closed once its encoded size passes this.
+    pub file_bytes: usize,
+    /// Scalars are written to a new part after this many rows (and whenever a grads file closes).
+    pub scalar_rows_per_file: usize,
+    /// ZSTD level of the gradient files (1 is fastest).
+    pub zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            queue_bytes: 64 << 20,
+            row_group_bytes: 32 << 20,
+            file_bytes: 512 << 20,
+            scalar_rows_per_file: 1 << 16,
+            zstd_level: 1,
+        }
+    }
+}
+
+/// What a writer wrote, returned by [`LakeWriter::finish`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Gradient tensors accepted.
+    pub tensors: u64,
+    /// Chunk rows written to `grads`.
+    pub grad_rows: u64,
+    /// Gradient values written (padding excluded).
+    pub values: u64,
+    /// NaN or infinite gradient values among them (kept as they are).
+    pub non_finite: u64,
+    /// Rows written to `scalars`.
+    pub scalar_rows: u64,
+    /// Files published, runs and params included.
+    pub files: u64,
+    /// Bytes of all published files.
+    pub bytes: u64,
+}
+
+/// Identifies a gradient tensor: which step, kind, sample and param.
+#[derive(Debug, Clone, Copy)]
+pub struct GradKey<'a> {
+    /// Optimizer step.
+    pub step: i64,
+    /// What gradient this is.
+    pub kind: Kind,
+    /// Example index (`sample`), draw index (`draw`/`noise`), else 0.
+    pub sample: i64,
+    /// Param name, as declared to [`LakeWriter::create`].
+    pub param: &'a str,
+}
+
+enum Msg {
+    Grad { step: i64, kind: Kind, sample: i64, param_id: i32, data: Vec<f32>, _permit: OwnedSemaphorePermit },
+    Scalar { step: i64, name: String, value: f64 },
+    Flush(oneshot::Sender<Result<()>>),
+}
+
+/// Writes one run into a lake. See the module docs.
+pub struct LakeWriter {
+    lake: PathBuf,
+    run: String,
+    params: ParamTable,
+    last_step: [Option<i64>; Kind::ALL.len()],
+    budget: Arc<Semaphore>,
+    budget_permits: u32,
+    tx: Option<mpsc::UnboundedSender<Msg>>,
+    worker: Option<JoinHandle<Result<WriteStats>>>,
+    tensors: u64,
+}
+
+/// Queue budget is counted in KiB so that u32 permits cover any sane queue.
+const PERMIT_BYTES: usize = 1024;
+
+impl LakeWriter {
+    /// Starts run `info.run` in `lake`: writes its `runs` and `params` files
+    /// and starts the background writer. Fails if the run already exists.
+    pub fn create(lake: &Path, info: &RunInfo, params: Vec<ParamSpec>, options: WriterOptions) -> Result<Self> {
+        layout::validate_run_id(&info.run)?;
+        if options.row_group_bytes == 0 || options.file_bytes == 0 || options.queue_bytes == 0 {
+            return Err(IngestError::InvalidArgument("writer sizes (queue, row group, file) must be positive".into()));
+        }
+        let params = ParamTable::new(params)?;
+        for table in Table::ALL {
+            if layout::run_dir(lake, table, &info.run).exists() {
+                return Err(IngestError::RunExists { run: info.run.clone(), lake: lake.to_path_buf() });
+            }
+        }
+        let mut stats = WriteStats::default();
+        // params before runs: a reader that sees a run can always find its params.
+        for (table, batch) in [(Table::Params, params.to_batch()), (Table::Runs, info.to_batch())] {
+            stats.bytes += write_whole_file(layout::single_file(lake, table, &info.run), table, &batch)?;
+            stats.files += 1;
+        }
+        let budget_permits = (options.queue_bytes / PERMIT_BYTES).clamp(1, u32::MAX as usize) as u32;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let worker = Worker::new(lake, &info.run, options, stats);
+        let worker = std::thread::Builder::new()
+            .name(format!("gradlake-writer-{}", info.run))
+            .spawn(move || worker.run(rx))
+            .map_err(|e| IngestError::io(lake, e))?;
+        Ok(Self {
+            lake: lake.to_path_buf(),
+            run: info.run.clone(),
+            params,
+            last_step: [None; Kind::ALL.len()],
+            budget: Arc::new(Semaphore::new(budget_permits as usize)),
+            budget_permits,
+            tx: Some(tx),
+            worker: Some(worker),
+            tensors: 0,
+        })
+    }
+
+    /// The lake directory.
+    pub fn lake(&self) -> &Path {
+        &self.lake
+    }
+
+    /// The run id.
+    pub fn run(&self) -> &str {
+        &self.run
+    }
+
+    /// Queues a whole flattened tensor, waiting while the queue is full.
+    pub async fn write_grad(&mut self, key: GradKey<'_>, data: Vec<f32>) -> Result<()> {
+        let (param_id, permits) = self.validate(&key, data.len())?;
+        let permit = self.budget.clone().acquire_many_owned(permits).await.expect("never closed");
+        self.send_grad(key, param_id, data, permit)
+    }
+
+    /// [`LakeWriter::write_grad`] for synchronous producers (not from inside an async task).
+    pub fn write_grad_blocking(&mut self, key: GradKey<'_>, data: Vec<f32>) -> Result<()> {
+        let (param_id, permits) = self.validate(&key, data.len())?;
+        let permit = futures_lite_block_on(self.budget.clone().acquire_many_owned(permits)).expect("never closed");
+        self.send_grad(key, param_id, data, permit)
+    }
+
+    /// Queues one scalar (loss, accuracy, ...) of `step`.
+    pub fn write_scalar(&mut self, step: i64, name: &str, value: f64) -> Result<()> {
+        if step < 0 {
+            return Err(IngestError::Negative { what: "step", value: step });
+        }
+        self.send(Msg::Scalar { step, name: name.to_string(), value })
+    }
+
+    /// Writes everything queued so far into complete, visible files (a
+    /// follower such as `gradlake watch` sees them), then returns.
+    pub async fn flush(&mut self) -> Result<()> {
+        let (reply, done) = oneshot::channel();
+        self.send(Msg::Flush(reply))?;
+        match done.await {
+            Ok(r) => r,
+            Err(_) => Err(self.stopped_error()),
+        }
+    }
+
+    /// [`LakeWriter::flush`] for synchronous producers.
+    pub fn flush_blocking(&mut self) -> Result<()> {
+        let (reply, done) = oneshot::channel();
+        self.send(Msg::Flush(reply))?;
+        match done.blocking_recv() {
+            Ok(r) => r,
+            Err(_) => Err(self.stopped_error()),
+        }
+    }
+
+    /// Writes everything queued, closes the last files and returns what was written.
+    pub fn finish(mut self) -> Result<WriteStats> {
+        self.tx = None;
+        let worker = self.worker.take().expect("finish is called once");
+        let mut stats = join(worker)?;
+        stats.tensors = self.tensors;
+        Ok(stats)
+    }
+
+    fn validate(&mut self, key: &GradKey<'_>, len: usize) -> Result<(i32, u32)> {
+        let id = self.params.id_of(key.param).ok_or_else(|| IngestError::UnknownParam(key.param.to_string()))?;
+        let spec = &self.params.specs[id];
+        if spec.numel() != len {
+            return Err(IngestError::ShapeMismatch {
+                param: spec.name.clone(),
+                shape: spec.shape.clone(),
+                expected: spec.numel(),
+                got: len,
+            });
+        }
+        if key.step < 0 {
+            return Err(IngestError::Negative { what: "step", value: key.step });
+        }
+        if key.sample < 0 {
+            return Err(IngestError::Negative { what: "sample", value: key.sample });
+        }
+        let last = &mut self.last_step[key.kind.index()];
+        if let Some(last) = *last
+            && key.step < last
+        {
+            return Err(IngestError::StepBackwards { kind: key.kind, step: key.step, last });
+        }
+        *last = Some(key.step);
+        let bytes = len.div_ceil(CHUNK_LEN) * CHUNK_LEN * size_of::<f32>();
+        let permits = (bytes / PERMIT_BYTES).clamp(1, self.budget_permits as usize) as u32;
+        Ok((id as i32, permits))
+    }
+
+    fn send_grad(
+        &mut self,
+        key: GradKey<'_>,
+        param_id: i32,
+        data: Vec<f32>,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<()> {
+        self.tensors += 1;
+        self.send(Msg::Grad { step: key.step, kind: key.kind, sample: key.sample, param_id, data, _permit: permit })
+    }
+
+    fn send(&mut self, msg: Msg) -> Result<()> {
+        let tx = self.tx.as_ref().expect("not finished");
+        if tx.send(msg).is_err() {
+            return Err(self.stopped_error());
+        }
+        Ok(())
+    }
+
+    /// The worker only hangs up after an error: fetch it.
+    fn stopped_error(&mut self) -> IngestError {
+        self.tx = None;
+        match self.worker.take().map(join) {
+            Some(Err(e)) => IngestError::WriterStopped(e.to_string()),
+            _ => IngestError::WriterStopped("the background writer exited".into()),
+        }
+    }
+}
+
+impl Drop for LakeWriter {
+    fn drop(&mut self) {
+        // Write what was queued rather than lose it; errors were the caller's to fetch via finish().
+        self.tx = None;
+        if let Some(w) = self.worker.take() {
+            let _ = join(w);
+        }
+    }
+}
+
+fn join(worker: JoinHandle<Result<WriteStats>>) -> Result<WriteStats> {
+    worker.join().unwrap_or_else(|_| Err(IngestError::WriterStopped("the background writer panicked".into())))
+}
+
+/// Waits on a future from synchronous code; the semaphore future needs no runtime.
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    use std::task::{Context, Poll, Wake, Waker};
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        match f.as_mut().poll(&mut cx) {
+            Poll::Ready(v) => return v,
+            Poll::Pending => std::thread::park(),
+        }
+    }
+}
+
+/// The background half: owns the open files.
+struct Worker {
+    grads_dir: PathBuf,
+    scalars_dir: PathBuf,
+    options: WriterOptions,
+    rows_per_group: usize,
+    buffer: GradsBuffer,
+    file: Option<AtomicParquetFile>,
+    next_grads_part: u64,
+    next_scalars_part: u64,
+    scalars: Vec<(i64, String, f64)>,
+    stats: WriteStats,
+}
+
+impl Worker {
+    fn new(lake: &Path, run: &str, options: WriterOptions, stats: WriteStats) -> Self {
+        let rows_per_group = (options.row_group_bytes / (CHUNK_LEN * size_of::<f32>())).max(1);
+        Self {
+            grads_dir: layout::run_dir(lake, Table::Grads, run),
+            scalars_dir: layout::run_dir(lake, Table::Scalars, run),
+            options,
+            rows_per_group,
+            buffer: GradsBuffer::default(),
+            file: None,
+            next_grads_part: 0,
+            next_scalars_part: 0,
+            scalars: Vec::new(),
+            stats,
+        }
+    }
+
+    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriteStats> {
+        while let Some(msg) = rx.blocking_recv() {
+            match msg {
+                Msg::Grad { step, kind, sample, param_id, data, _permit } => {
+                    self.stats.non_finite += self.buffer.push_tensor(step, kind, sample, param_id, &data);
+                    self.stats.values += data.len() as u64;
+                    drop(data);
+                    if self.buffer.rows() >= self.rows_per_group {
+                        self.write_row_group()?;
+                    }
+                }
+                Msg::Scalar { step, name, value } => {
+                    self.scalars.push((step, name, value));
+                    if self.scalars.len() >= self.options.scalar_rows_per_file {
+                        self.write_scalars()?;
+                    }
+                }
+                Msg::Flush(reply) => {
+                    let result = self.flush_all();
+                    let failed = result.as_ref().err().map(|e| e.to_string());
+                    let _ = reply.send(result);
+                    if let Some(e) = failed {
+                        return Err(IngestError::WriterStopped(e));
+                    }
+                }
+            }
+        }
+        self.flush_all()?;
+        Ok(self.stats)
+    }
+
+    fn write_row_group(&mut self) -> Result<()> {
+        if self.buffer.rows() == 0 {
+            return Ok(());
+        }
+        if self.file.is_none() {
+            let path = self.grads_dir.join(layout::part_name(self.next_grads_part));
+            self.next_grads_part += 1;
+            self.file = Some(AtomicParquetFile::create(path, Table::Grads, self.options.zstd_level)?);
+        }
+        let batch = self.buffer.take_sorted_batch();
+        self.stats.grad_rows += batch.num_rows() as u64;
+        let file = self.file.as_mut().expect("opened above");
+        file.write(&batch)?;
+        file.flush_row_group()?;
+        if file.size_estimate() >= self.options.file_bytes {
+            self.close_grads_file()?;
+            // Scalars become visible with the gradients they describe.
+            self.write_scalars()?;
+        }
+        Ok(())
+    }
+
+    fn close_grads_file(&mut self) -> Result<()> {
+        if let Some(file) = self.file.take() {
+            let (_, size) = file.finish()?;
+            self.stats.files += 1;
+            self.stats.bytes += size;
+        }
+        Ok(())
+    }
+
+    fn write_scalars(&mut self) -> Result<()> {
+        if self.scalars.is_empty() {
+            return Ok(());
+        }
+        // Stable: a name logged twice at one step keeps its order.
+        self.scalars.sort_by_key(|s| s.0);
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from_iter_values(self.scalars.iter().map(|s| s.0))),
+            Arc::new(StringArray::from_iter_values(self.scalars.iter().map(|s| s.1.as_str()))),
+            Arc::new(Float64Array::from_iter_values(self.scalars.iter().map(|s| s.2))),
+        ];
+        let batch = RecordBatch::try_new(Table::Scalars.schema(), columns).expect("scalars schema");
+        let path = self.scalars_dir.join(layout::part_name(self.next_scalars_part));
+        self.next_scalars_part += 1;
+        self.stats.bytes += write_whole_file(path, Table::Scalars, &batch)?;
+        self.stats.files += 1;
+        self.stats.scalar_rows += self.scalars.len() as u64;
+        self.scalars.clear();
+        Ok(())
+    }
+
+    fn flush_all(&mut self) -> Result<()> {
+        self.write_row_group()?;
+        self.close_grads_file()?;
+        self.write_scalars()
+    }
+}

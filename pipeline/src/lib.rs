@@ -1,0 +1,16 @@
+//! gradlake's analysis pipeline: a DataFusion session over a gradient lake.
+//!
+//! [`LakeSession`] opens a lake (see `gradlake_ingest` for the format) and
+//! registers its tables `grads`, `params`, `runs`, `scalars` and the views
+//! `grad_values` (one row per gradient element) and `grad_vectors` (one row per
+//! flattened tensor). Every function gradlake adds to SQL is registered from
+//! one place, [`register_all`], so that a distributed engine can register the
+//! same set.
+
+pub mod error;
+pub mod memory;
+pub mod session;
+mod views;
+
+pub use error::PipelineError;
+pub use session::{LakeSession, SessionOptions, register_all};

@@ -1,0 +1,135 @@
+//! Opening a lake as a DataFusion session.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use gradlake_ingest::Table;
+use gradlake_ingest::check::{CheckOptions, Severity, check_lake};
+
+use crate::error::{PipelineError, Result};
+use crate::views;
+
+/// Settings of a query session. Every field is explicit so that the same
+/// session can be rebuilt elsewhere (no hidden global state).
+#[derive(Debug, Clone, Default)]
+pub struct SessionOptions {
+    /// Memory the query operators may use; beyond it they spill to disk or fail.
+    /// `None` means unbounded.
+    pub memory_limit: Option<usize>,
+    /// Where spill files go (default: the system temporary directory).
+    pub temp_dir: Option<PathBuf>,
+    /// Parallelism of query plans (default: the number of cores).
+    pub target_partitions: Option<usize>,
+}
+
+/// Rows per batch. Gradient rows are 16 KiB each, so DataFusion's default of
+/// 8192 would make every scanned batch 128 MiB; 1024 rows keep a batch at 16 MiB.
+const BATCH_ROWS: usize = 1024;
+
+/// A DataFusion session, with a lake's tables and views registered if one was opened.
+pub struct LakeSession {
+    ctx: SessionContext,
+    lake: Option<PathBuf>,
+    warnings: Vec<String>,
+}
+
+impl LakeSession {
+    /// A session without a lake: only files named in a query (`FROM 'x.parquet'`) are visible.
+    pub fn new(options: &SessionOptions) -> Result<Self> {
+        Ok(Self { ctx: build_context(options)?, lake: None, warnings: Vec::new() })
+    }
+
+    /// Opens `lake`: verifies every file's footer and schema (so a damaged file
+    /// is named up front instead of failing a query half-way), then registers
+    /// the tables and views.
+    pub async fn open(lake: &Path, options: &SessionOptions) -> Result<Self> {
+        let mut session = Self::new(options)?;
+        let report = check_lake(lake, CheckOptions::default())?;
+        let damaged: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| (f.path.clone(), f.message.clone()))
+            .collect();
+        if !damaged.is_empty() {
+            return Err(PipelineError::DamagedFiles { lake: lake.display().to_string(), files: damaged });
+        }
+        session.warnings = report.findings.iter().map(|f| f.to_string()).collect();
+        for table in Table::ALL {
+            register_table(&session.ctx, lake, table)?;
+        }
+        views::register(&session.ctx).await?;
+        session.lake = Some(lake.to_path_buf());
+        Ok(session)
+    }
+
+    /// The DataFusion context, for running SQL.
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// The lake, if one was opened.
+    pub fn lake(&self) -> Option<&Path> {
+        self.lake.as_deref()
+    }
+
+    /// Harmless findings from opening the lake (e.g. leftovers of a killed writer).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+}
+
+/// Registers every SQL function gradlake adds. The single place a session
+/// (local or distributed) gets gradlake's functions from.
+pub fn register_all(_ctx: &SessionContext) {
+    // Statistics and spectrum functions are registered here as they land.
+}
+
+fn build_context(options: &SessionOptions) -> Result<SessionContext> {
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
+    }
+    let mode = match &options.temp_dir {
+        Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    runtime = runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
+    let mut config = SessionConfig::new().with_batch_size(BATCH_ROWS).with_information_schema(true);
+    if let Some(n) = options.target_partitions {
+        if n == 0 {
+            return Err(PipelineError::InvalidArgument("target partitions must be at least 1".into()));
+        }
+        config = config.with_target_partitions(n);
+    }
+    // Filters on key columns are evaluated while decoding, so the 16 KiB value
+    // lists of rows that fail them are never decompressed.
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.pushdown_filters = true;
+    parquet.reorder_filters = true;
+    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?).enable_url_table();
+    register_all(&ctx);
+    Ok(ctx)
+}
+
+/// Registers `LAKE/<table>/` as a listing table partitioned by `run`, with the
+/// format's fixed schema (an empty or missing directory is an empty table).
+fn register_table(ctx: &SessionContext, lake: &Path, table: Table) -> Result<()> {
+    let dir = std::path::absolute(lake.join(table.name()))
+        .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", lake.display())))?;
+    // A trailing separator makes DataFusion treat the path as a directory even if it does not exist yet.
+    let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![("run".to_string(), DataType::Utf8)]);
+    let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(table.schema());
+    ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}

@@ -1,0 +1,159 @@
+//! Querying a lake: tables, views, pruning and damaged files.
+
+use std::path::Path;
+
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{Float32Type, Int64Type};
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use gradlake_ingest::writer::GradKey;
+use gradlake_ingest::{CHUNK_LEN, Kind, LakeWriter, ParamSpec, RunInfo, WriterOptions};
+use gradlake_pipeline::{LakeSession, PipelineError, SessionOptions};
+
+const STEPS: i64 = 10;
+const W_LEN: usize = 5000;
+
+/// The value of element `idx` of param `param` at `step` in run `run`: exact in f32.
+fn value(run: usize, step: i64, param: usize, idx: usize) -> f32 {
+    (run * 100_000 + step as usize * 1000 + param * 100) as f32 + idx as f32 / 8.0
+}
+
+fn write_lake(lake: &Path) {
+    for (r, run) in ["a", "b"].iter().enumerate() {
+        let info = RunInfo {
+            run: run.to_string(),
+            model: "mlp".into(),
+            dataset: "test".into(),
+            optimizer: "sgd".into(),
+            lr: 0.1,
+            batch_size: 4,
+            seed: 0,
+            start_time_us: 0,
+            config: serde_json::json!({}),
+        };
+        let params = vec![ParamSpec::new("w", [W_LEN]), ParamSpec::new("b", [3])];
+        // Three chunk rows per row group: one step per row group, so step filters can prune.
+        let options = WriterOptions { row_group_bytes: 3 * CHUNK_LEN * 4, file_bytes: 200_000, ..Default::default() };
+        let mut w = LakeWriter::create(lake, &info, params, options).unwrap();
+        for step in 0..STEPS {
+            for (p, (name, n)) in [("w", W_LEN), ("b", 3)].into_iter().enumerate() {
+                let t = (0..n).map(|i| value(r, step, p, i)).collect();
+                w.write_grad_blocking(GradKey { step, kind: Kind::Minibatch, sample: 0, param: name }, t).unwrap();
+            }
+            w.write_scalar(step, "loss", step as f64).unwrap();
+        }
+        w.finish().unwrap();
+    }
+}
+
+async fn query(session: &LakeSession, sql: &str) -> Vec<RecordBatch> {
+    session.context().sql(sql).await.unwrap().collect().await.unwrap()
+}
+
+async fn query_text(session: &LakeSession, sql: &str) -> String {
+    pretty_format_batches(&query(session, sql).await).unwrap().to_string()
+}
+
+async fn open(lake: &Path) -> LakeSession {
+    LakeSession::open(lake, &SessionOptions { target_partitions: Some(2), ..Default::default() }).await.unwrap()
+}
+
+#[tokio::test]
+async fn tables_and_views_return_what_was_written() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let s = open(dir.path()).await;
+
+    let counts =
+        query_text(&s, "SELECT run, count(*) AS n, sum(numel) AS v FROM grads GROUP BY run ORDER BY run").await;
+    let v = STEPS as usize * (W_LEN + 3);
+    assert!(counts.contains(&format!("| a   | 30 | {v} |")), "{counts}");
+    assert!(counts.contains(&format!("| b   | 30 | {v} |")), "{counts}");
+    let meta = query_text(&s, "SELECT r.run, r.model, p.param, p.numel, p.chunks FROM runs r JOIN params p USING (run) ORDER BY r.run, p.param_id").await;
+    assert!(meta.contains("| b   | mlp   | w     | 5000  | 2      |"), "{meta}");
+    let loss = query_text(&s, "SELECT sum(value) AS s FROM scalars WHERE run = 'a' AND name = 'loss'").await;
+    assert!(loss.contains("| 45.0 |"), "{loss}");
+
+    // grad_values: one row per element, idx across chunk boundaries, padding dropped.
+    let batches =
+        query(&s, "SELECT idx, value FROM grad_values WHERE run = 'b' AND step = 3 AND param = 'w' ORDER BY idx").await;
+    let mut n = 0;
+    for b in &batches {
+        let idx = b.column(0).as_primitive::<Int64Type>();
+        let val = b.column(1).as_primitive::<Float32Type>();
+        for i in 0..b.num_rows() {
+            assert_eq!(idx.value(i), n as i64);
+            assert_eq!(val.value(i), value(1, 3, 0, n), "element {n}");
+            n += 1;
+        }
+    }
+    assert_eq!(n, W_LEN);
+
+    // grad_vectors: the whole flattened tensor in one row.
+    let batches = query(&s, "SELECT values FROM grad_vectors WHERE run = 'a' AND step = 7 AND param = 'w'").await;
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    let list = batches.iter().find(|b| b.num_rows() == 1).unwrap().column(0).as_list::<i32>().value(0);
+    let list = list.as_primitive::<Float32Type>();
+    assert_eq!(list.len(), W_LEN);
+    assert!((0..W_LEN).all(|i| list.value(i) == value(0, 7, 0, i)));
+}
+
+#[tokio::test]
+async fn run_and_step_filters_prune_files_and_row_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let s = open(dir.path()).await;
+
+    // `run` is a partition column: files of other runs are not even listed.
+    let plan = query_text(&s, "EXPLAIN SELECT sum(numel) FROM grads WHERE run = 'a'").await;
+    assert!(plan.contains("run=a/part-"), "{plan}");
+    assert!(!plan.contains("run=b/"), "run=b files must be pruned:\n{plan}");
+
+    // `step` has row-group statistics: only the matching row groups are read.
+    let analyzed = query_text(&s, "EXPLAIN ANALYZE SELECT sum(numel) FROM grads WHERE step = 4").await;
+    let metric = analyzed
+        .split("row_groups_pruned_statistics=")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no row-group pruning metric:\n{analyzed}"));
+    let numbers: Vec<usize> = metric.split([' ', ',', ']']).filter_map(|t| t.parse().ok()).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{metric}");
+    let (total, matched) = (numbers[0], numbers[1]);
+    assert_eq!(total, 2 * STEPS as usize, "one row group per step and run");
+    assert_eq!(matched, 2, "only step 4 of each run:\n{analyzed}");
+    let sum = query_text(&s, "SELECT sum(numel) AS n FROM grads WHERE step = 4").await;
+    assert!(sum.contains(&format!("| {} |", 2 * (W_LEN + 3))), "{sum}");
+}
+
+#[tokio::test]
+async fn a_damaged_file_is_named_when_the_lake_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let victim = dir.path().join("grads/run=b/part-000000.parquet");
+    let len = std::fs::metadata(&victim).unwrap().len();
+    std::fs::OpenOptions::new().write(true).open(&victim).unwrap().set_len(len - 10).unwrap();
+    let err = LakeSession::open(dir.path(), &SessionOptions::default()).await.err().expect("must fail");
+    match &err {
+        PipelineError::DamagedFiles { files, .. } => {
+            assert_eq!(files.len(), 1);
+            assert_eq!(files[0].0, victim);
+        }
+        other => panic!("unexpected error {other}"),
+    }
+    assert!(err.to_string().contains("part-000000.parquet"), "{err}");
+}
+
+#[tokio::test]
+async fn empty_lake_and_files_by_path() {
+    let empty = tempfile::tempdir().unwrap();
+    let s = open(empty.path()).await;
+    let n = query_text(&s, "SELECT count(*) AS n FROM grads").await;
+    assert!(n.contains("| 0 |"), "{n}");
+    let views = query_text(&s, "SELECT count(*) AS n FROM grad_values").await;
+    assert!(views.contains("| 0 |"), "{views}");
+
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let bare = LakeSession::new(&SessionOptions::default()).unwrap();
+    let file = dir.path().join("scalars/run=a/part-000000.parquet");
+    let text = query_text(&bare, &format!("SELECT count(*) AS n FROM '{}'", file.display())).await;
+    assert!(text.contains(&format!("| {STEPS} |")), "{text}");
+}

@@ -1,0 +1,187 @@
+//! Rendering query results: `table`, `csv`, `json` (an array of objects) or `parquet`.
+
+use std::io::Write;
+use std::str::FromStr;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+/// Output formats of `gradlake sql`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// An aligned text table, for a terminal. Buffers up to a row limit.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// A JSON array of row objects.
+    Json,
+    /// A Parquet file (ZSTD).
+    Parquet,
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "table" => Ok(Self::Table),
+            "csv" => Ok(Self::Csv),
+            "json" => Ok(Self::Json),
+            "parquet" => Ok(Self::Parquet),
+            _ => Err(format!("unknown format {s:?} (expected table, csv, json or parquet)")),
+        }
+    }
+}
+
+/// Errors while rendering.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// Encoding a batch failed (e.g. a nested column in CSV).
+    #[error("cannot write {format:?} output: {source}")]
+    Arrow {
+        /// The output format.
+        format: OutputFormat,
+        /// What went wrong.
+        source: ArrowError,
+    },
+    /// The Parquet encoder failed.
+    #[error("cannot write Parquet output: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    /// Writing to the destination failed.
+    #[error("cannot write output: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+enum Sink<W: Write + Send> {
+    Table { out: W, batches: Vec<RecordBatch>, rows: usize, limit: usize, truncated: bool },
+    Csv(Box<arrow::csv::Writer<W>>),
+    Json(arrow::json::ArrayWriter<W>),
+    Parquet(Box<ArrowWriter<W>>),
+}
+
+/// Writes the batches of one result in the chosen format. File formats stream;
+/// the table format keeps at most `table_row_limit` rows and reports the rest as truncated.
+pub struct ResultWriter<W: Write + Send> {
+    format: OutputFormat,
+    sink: Sink<W>,
+    rows: u64,
+}
+
+impl<W: Write + Send> ResultWriter<W> {
+    /// Starts a result with `schema` written to `out`.
+    pub fn new(format: OutputFormat, schema: SchemaRef, out: W, table_row_limit: usize) -> Result<Self, OutputError> {
+        let sink = match format {
+            OutputFormat::Table => {
+                Sink::Table { out, batches: Vec::new(), rows: 0, limit: table_row_limit, truncated: false }
+            }
+            OutputFormat::Csv => Sink::Csv(Box::new(arrow::csv::WriterBuilder::new().with_header(true).build(out))),
+            OutputFormat::Json => Sink::Json(arrow::json::ArrayWriter::new(out)),
+            OutputFormat::Parquet => {
+                let props =
+                    WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+                Sink::Parquet(Box::new(ArrowWriter::try_new(out, schema, Some(props))?))
+            }
+        };
+        Ok(Self { format, sink, rows: 0 })
+    }
+
+    /// Appends a batch. Returns false once the table format has all the rows it will show,
+    /// so the caller can stop the query early.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<bool, OutputError> {
+        self.rows += batch.num_rows() as u64;
+        let format = self.format;
+        let arrow_err = |source| OutputError::Arrow { format, source };
+        match &mut self.sink {
+            Sink::Table { batches, rows, limit, truncated, .. } => {
+                let take = batch.num_rows().min(*limit - *rows);
+                if take < batch.num_rows() {
+                    *truncated = true;
+                }
+                if take > 0 {
+                    batches.push(batch.slice(0, take));
+                    *rows += take;
+                }
+                return Ok(!*truncated);
+            }
+            Sink::Csv(w) => w.write(batch).map_err(arrow_err)?,
+            Sink::Json(w) => w.write(batch).map_err(arrow_err)?,
+            Sink::Parquet(w) => w.write(batch)?,
+        }
+        Ok(true)
+    }
+
+    /// Ends the result. Returns the rows written and whether the table was truncated.
+    pub fn finish(self) -> Result<(u64, bool), OutputError> {
+        let format = self.format;
+        let arrow_err = |source| OutputError::Arrow { format, source };
+        match self.sink {
+            Sink::Table { mut out, batches, truncated, .. } => {
+                let text = arrow::util::pretty::pretty_format_batches(&batches).map_err(arrow_err)?;
+                writeln!(out, "{text}")?;
+                out.flush()?;
+                Ok((self.rows, truncated))
+            }
+            Sink::Csv(w) => {
+                w.into_inner().flush()?;
+                Ok((self.rows, false))
+            }
+            Sink::Json(mut w) => {
+                w.finish().map_err(arrow_err)?;
+                let mut out = w.into_inner();
+                writeln!(out)?;
+                out.flush()?;
+                Ok((self.rows, false))
+            }
+            Sink::Parquet(w) => {
+                w.into_inner()?.flush()?;
+                Ok((self.rows, false))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("step", DataType::Int64, false),
+            Field::new("value", DataType::Float64, false),
+        ]));
+        let cols: Vec<arrow::array::ArrayRef> =
+            vec![Arc::new(Int64Array::from(vec![1, 2])), Arc::new(Float64Array::from(vec![0.5, 1.5]))];
+        RecordBatch::try_new(schema, cols).unwrap()
+    }
+
+    fn render(format: OutputFormat, limit: usize) -> (String, bool) {
+        let b = batch();
+        let mut out = Vec::new();
+        let mut w = ResultWriter::new(format, b.schema(), &mut out, limit).unwrap();
+        w.write(&b).unwrap();
+        let (rows, truncated) = w.finish().unwrap();
+        assert_eq!(rows, 2);
+        (String::from_utf8(out).unwrap(), truncated)
+    }
+
+    #[test]
+    fn csv_and_json_are_what_other_tools_read() {
+        assert_eq!(render(OutputFormat::Csv, 0).0, "step,value\n1,0.5\n2,1.5\n");
+        let json = render(OutputFormat::Json, 0).0;
+        assert_eq!(json, "[{\"step\":1,\"value\":0.5},{\"step\":2,\"value\":1.5}]\n");
+    }
+
+    #[test]
+    fn table_truncates_at_the_limit() {
+        let (text, truncated) = render(OutputFormat::Table, 1);
+        assert!(truncated);
+        assert!(text.contains("| 1    | 0.5   |"), "{text}");
+        assert!(!text.contains("1.5"));
+    }
+}

@@ -1,0 +1,60 @@
+//! `gradlake`: record the gradients of neural-network training as Parquet and analyse them with SQL.
+//!
+//! A thin shell over the `gradlake-ingest`, `gradlake-pipeline` and
+//! `gradlake-queries` libraries. Results go to stdout, errors and progress to
+//! stderr. Exit codes: 0 success, 1 failure, 2 bad usage, 3 `check` found damage.
+
+mod check_cmd;
+mod demo_cmd;
+mod progress;
+mod sql_cmd;
+mod synth_cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Record the gradients of neural-network training as Parquet and analyse them with SQL.
+#[derive(Parser)]
+#[command(name = "gradlake", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a synthetic lake with known structure (tail index, spectrum exponent).
+    Synth(synth_cmd::SynthArgs),
+    /// Run SQL over a lake (or over Parquet files named in the query); a shell without QUERY.
+    Sql(sql_cmd::SqlArgs),
+    /// Verify every file of a lake; name each damaged one.
+    Check(check_cmd::CheckArgs),
+    /// Write a small lake and analyse it: the quickest way to see gradlake work.
+    Demo(demo_cmd::DemoArgs),
+}
+
+/// Exit code for "the command ran, and found the lake damaged".
+pub const EXIT_DAMAGED: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Synth(args) => synth_cmd::run(args),
+        Command::Sql(args) => sql_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A multi-threaded runtime for the query engine.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}

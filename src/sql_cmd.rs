@@ -1,0 +1,140 @@
+//! `gradlake sql`: one-shot queries and the interactive shell.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use gradlake_pipeline::memory::parse_size;
+use gradlake_pipeline::{LakeSession, SessionOptions};
+use gradlake_queries::{OutputFormat, run_statements};
+
+/// Arguments of `gradlake sql`.
+#[derive(clap::Args)]
+pub struct SqlArgs {
+    /// SQL to run (`;`-separated statements). Without it, an interactive shell.
+    query: Option<String>,
+    /// The lake whose tables and views to register. Without it only files named
+    /// in the query are visible (`SELECT ... FROM 'file.parquet'`).
+    #[arg(long)]
+    lake: Option<PathBuf>,
+    /// Output format: table, csv, json or parquet.
+    #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<OutputFormat>())]
+    format: OutputFormat,
+    /// Write results to FILE instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Memory the query may use (e.g. 512M); operators spill to disk beyond it.
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// Directory for spill files.
+    #[arg(long)]
+    temp_dir: Option<PathBuf>,
+    /// Rows shown by the table format before it stops the query.
+    #[arg(long, default_value_t = 1000)]
+    max_rows: usize,
+}
+
+pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let options = SessionOptions {
+        memory_limit: args.memory_limit.as_deref().map(parse_size).transpose().context("--memory-limit")?,
+        temp_dir: args.temp_dir.clone(),
+        target_partitions: None,
+    };
+    if args.format == OutputFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
+        bail!("--format parquet writes binary data: give --output FILE or pipe stdout");
+    }
+    let rt = crate::runtime()?;
+    rt.block_on(async {
+        let session = open(args.lake.as_deref(), &options).await?;
+        for w in session.warnings() {
+            eprintln!("{w}");
+        }
+        match &args.query {
+            Some(sql) => {
+                let mut out: Box<dyn Write + Send> = match &args.output {
+                    Some(path) => Box::new(BufWriter::new(
+                        File::create(path).with_context(|| format!("--output {}", path.display()))?,
+                    )),
+                    None => Box::new(BufWriter::new(std::io::stdout())),
+                };
+                let summary = run_statements(session.context(), sql, args.format, &mut out, args.max_rows).await?;
+                out.flush()?;
+                if summary.truncated {
+                    eprintln!(
+                        "output truncated at {} rows (use --max-rows, or --format csv|json|parquet for all rows)",
+                        args.max_rows
+                    );
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            None => shell(&session, args.format, args.max_rows).await,
+        }
+    })
+}
+
+async fn open(lake: Option<&Path>, options: &SessionOptions) -> anyhow::Result<LakeSession> {
+    Ok(match lake {
+        Some(lake) => LakeSession::open(lake, options).await?,
+        None => LakeSession::new(options)?,
+    })
+}
+
+/// A line-editing shell with history. Statements end with `;`.
+async fn shell(session: &LakeSession, format: OutputFormat, max_rows: usize) -> anyhow::Result<ExitCode> {
+    use rustyline::error::ReadlineError;
+    let mut editor = rustyline::DefaultEditor::new()?;
+    let history = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".gradlake_history"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    if std::io::stdin().is_terminal() {
+        eprintln!("gradlake sql shell: end statements with ';'. \\d lists tables, \\q quits.");
+    }
+    let mut buffer = String::new();
+    loop {
+        let prompt = if buffer.is_empty() { "gradlake> " } else { "      ..> " };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                let trimmed = line.trim();
+                if buffer.is_empty() {
+                    match trimmed {
+                        "" => continue,
+                        "\\q" | "quit" | "exit" => break,
+                        "\\d" => {
+                            let _ = editor.add_history_entry(trimmed);
+                            execute(session, "SHOW TABLES;", format, max_rows).await;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                }
+                buffer.push_str(&line);
+                buffer.push('\n');
+                if trimmed.ends_with(';') {
+                    let _ = editor.add_history_entry(buffer.trim());
+                    execute(session, &buffer, format, max_rows).await;
+                    buffer.clear();
+                }
+            }
+            Err(ReadlineError::Interrupted) => buffer.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = editor.save_history(h);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs statements in the shell: an error is reported and the shell goes on.
+async fn execute(session: &LakeSession, sql: &str, format: OutputFormat, max_rows: usize) {
+    let mut out = std::io::BufWriter::new(std::io::stdout());
+    match run_statements(session.context(), sql, format, &mut out, max_rows).await {
+        Ok(s) if s.truncated => eprintln!("(output truncated at {max_rows} rows)"),
+        Ok(_) => {}
+        Err(e) => eprintln!("error: {e}"),
+    }
+}

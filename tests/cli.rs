@@ -1,0 +1,171 @@
+//! End-to-end tests of the `gradlake` binary: exit codes, stdout/stderr, formats.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gradlake(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gradlake")).args(args).output().expect("run gradlake")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn synth(lake: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "synth",
+        "--out",
+        lake.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--samples",
+        "4",
+        "--draws",
+        "2",
+        "--params",
+        "w:40x30,b:30",
+    ];
+    args.extend_from_slice(extra);
+    let o = gradlake(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn synth_then_check_then_sql_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    synth(&lake, &["--seed", "3", "--json"]);
+    let truth = gradlake(&[
+        "synth",
+        "--out",
+        dir.path().join("l2").to_str().unwrap(),
+        "--steps",
+        "2",
+        "--alpha",
+        "3",
+        "--json",
+    ]);
+    let truth: serde_json::Value = serde_json::from_slice(&truth.stdout).unwrap();
+    assert_eq!(truth["alpha"], 3.0);
+
+    let o = gradlake(&["check", lake.to_str().unwrap(), "--deep"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok"), "{}", stdout(&o));
+
+    let l = lake.to_str().unwrap();
+    // csv: 8 minibatch steps; the stored config is the ground truth.
+    let o = gradlake(&[
+        "sql",
+        "--lake",
+        l,
+        "--format",
+        "csv",
+        "SELECT count(DISTINCT step) AS steps FROM grads WHERE kind = 'minibatch'",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "steps\n8\n");
+    let o = gradlake(&["sql", "--lake", l, "--format", "json", "SELECT config FROM runs"]);
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let config: serde_json::Value = serde_json::from_str(rows[0]["config"].as_str().unwrap()).unwrap();
+    assert_eq!(config["synth"]["seed"], 3);
+    // Several statements: DDL first, then a query over the view it made.
+    let o = gradlake(&[
+        "sql",
+        "--lake",
+        l,
+        "--format",
+        "csv",
+        "CREATE VIEW b AS SELECT * FROM grad_values WHERE param = 'b'; SELECT count(*) AS n FROM b WHERE kind = 'full'",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "n\n90\n", "30 values at each of 3 noise points");
+    // parquet output to a file, read back by path without a lake.
+    let out = dir.path().join("out.parquet");
+    let o = gradlake(&[
+        "sql",
+        "--lake",
+        l,
+        "--format",
+        "parquet",
+        "--output",
+        out.to_str().unwrap(),
+        "SELECT step, name, value FROM scalars",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let q = format!("SELECT count(*) AS n FROM '{}'", out.display());
+    let o = gradlake(&["sql", "--format", "csv", &q]);
+    assert_eq!(stdout(&o), "n\n24\n", "{}", stderr(&o));
+    // table format stops at --max-rows and says so on stderr.
+    let o = gradlake(&["sql", "--lake", l, "--max-rows", "3", "SELECT * FROM scalars"]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("truncated at 3 rows"), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().filter(|l| l.starts_with("| ") && !l.contains("step")).count(), 3);
+}
+
+#[test]
+fn errors_go_to_stderr_with_meaningful_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    synth(&lake, &[]);
+    let l = lake.to_str().unwrap();
+
+    let o = gradlake(&["sql", "--lake", l, "SELECT nonexistent FROM grads"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nonexistent"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+
+    let o = gradlake(&["sql", "--lake", l, "--memory-limit", "lots", "SELECT 1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--memory-limit") && stderr(&o).contains("lots"), "{}", stderr(&o));
+
+    let o = gradlake(&["sql", "--format", "xml", "SELECT 1"]);
+    assert_eq!(o.status.code(), Some(2), "bad usage");
+
+    let o = gradlake(&["synth", "--out", l]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("already exists"), "{}", stderr(&o));
+
+    // Damage one file: check names it and exits 3; sql refuses to open the lake, naming it.
+    let part = lake.join("grads/run=synth/part-000000.parquet");
+    std::fs::write(&part, b"PAR1 not really").unwrap();
+    let o = gradlake(&["check", l]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("part-000000.parquet"), "{}", stderr(&o));
+    let o = gradlake(&["sql", "--lake", l, "SELECT count(*) FROM runs"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("part-000000.parquet"), "{}", stderr(&o));
+}
+
+#[test]
+fn memory_limit_bounds_a_query_that_must_spill_or_fail_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    synth(&lake, &[]);
+    // A sort of every element must spill under a 4 MiB budget, and still be right.
+    let sql = "SELECT count(*) AS n, sum(CASE WHEN rn = 1 THEN value END) AS smallest FROM \
+               (SELECT value, row_number() OVER (ORDER BY value) AS rn FROM grad_values)";
+    let o = gradlake(&["sql", "--lake", lake.to_str().unwrap(), "--memory-limit", "4M", "--format", "csv", sql]);
+    let unlimited = gradlake(&["sql", "--lake", lake.to_str().unwrap(), "--format", "csv", sql]);
+    assert!(unlimited.status.success(), "{}", stderr(&unlimited));
+    if o.status.success() {
+        assert_eq!(stdout(&o), stdout(&unlimited));
+    } else {
+        assert!(stderr(&o).contains("Resources exhausted"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn demo_runs_and_shows_the_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = gradlake(&["demo", "--out", out.to_str().unwrap(), "--steps", "10"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("check --deep") && text.contains("ok"), "{text}");
+    assert!(text.contains("max_abs_difference"), "{text}");
+    assert!(text.contains("| 0.0                |"), "noise must equal draw - full exactly:\n{text}");
+}
