@@ -31,6 +31,9 @@ pub struct SqlArgs {
     /// Directory for spill files.
     #[arg(long)]
     temp_dir: Option<PathBuf>,
+    /// Query the lake without its damaged files (each is named on stderr) instead of refusing it.
+    #[arg(long)]
+    skip_bad_files: bool,
     /// Rows shown by the table format before it stops the query.
     #[arg(long, default_value_t = 1000)]
     max_rows: usize,
@@ -41,6 +44,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
         memory_limit: args.memory_limit.as_deref().map(parse_size).transpose().context("--memory-limit")?,
         temp_dir: args.temp_dir.clone(),
         target_partitions: None,
+        skip_bad_files: args.skip_bad_files,
     };
     if args.format == OutputFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary data: give --output FILE or pipe stdout");

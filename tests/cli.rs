@@ -138,6 +138,11 @@ fn errors_go_to_stderr_with_meaningful_exit_codes() {
     let o = gradlake(&["sql", "--lake", l, "SELECT count(*) FROM runs"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("part-000000.parquet"), "{}", stderr(&o));
+    // On request the damaged file is left out, with a warning naming it; scalars are intact.
+    let o = gradlake(&["sql", "--lake", l, "--skip-bad-files", "--format", "csv", "SELECT count(*) AS n FROM scalars"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("skipped damaged file") && stderr(&o).contains("part-000000.parquet"));
+    assert_eq!(stdout(&o), "n\n24\n");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! Opening a lake as a DataFusion session.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,12 +9,16 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use gradlake_ingest::Table;
 use gradlake_ingest::check::{CheckOptions, Severity, check_lake};
 
+use object_store::local::LocalFileSystem;
+
 use crate::error::{PipelineError, Result};
+use crate::hiding_store::HidingStore;
 use crate::views;
 
 /// Settings of a query session. Every field is explicit so that the same
@@ -27,6 +32,9 @@ pub struct SessionOptions {
     pub temp_dir: Option<PathBuf>,
     /// Parallelism of query plans (default: the number of cores).
     pub target_partitions: Option<usize>,
+    /// Leave damaged files out of the lake's tables (each is reported in
+    /// [`LakeSession::warnings`]) instead of refusing to open the lake.
+    pub skip_bad_files: bool,
 }
 
 /// Rows per batch. Gradient rows are 16 KiB each, so DataFusion's default of
@@ -58,16 +66,41 @@ impl LakeSession {
             .filter(|f| f.severity == Severity::Error)
             .map(|f| (f.path.clone(), f.message.clone()))
             .collect();
-        if !damaged.is_empty() {
+        if !damaged.is_empty() && !options.skip_bad_files {
             return Err(PipelineError::DamagedFiles { lake: lake.display().to_string(), files: damaged });
         }
-        session.warnings = report.findings.iter().map(|f| f.to_string()).collect();
+        if !damaged.is_empty() {
+            session.hide_files(damaged.iter().map(|(p, _)| p.as_path()))?;
+        }
+        session.warnings = report
+            .findings
+            .iter()
+            .map(|f| match f.severity {
+                Severity::Error => format!("skipped damaged file {}: {}", f.path.display(), f.message),
+                Severity::Warning => f.to_string(),
+            })
+            .collect();
         for table in Table::ALL {
             register_table(&session.ctx, lake, table)?;
         }
         views::register(&session.ctx).await?;
         session.lake = Some(lake.to_path_buf());
         Ok(session)
+    }
+
+    /// Routes local file access through a store that leaves `files` out of every listing.
+    fn hide_files<'a>(&self, files: impl Iterator<Item = &'a Path>) -> Result<()> {
+        let mut hidden = HashSet::new();
+        for file in files {
+            let abs = std::path::absolute(file)
+                .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", file.display())))?;
+            let path = object_store::path::Path::from_absolute_path(&abs)
+                .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", file.display())))?;
+            hidden.insert(path);
+        }
+        let store = HidingStore::new(Arc::new(LocalFileSystem::new()), hidden);
+        self.ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
+        Ok(())
     }
 
     /// The DataFusion context, for running SQL.

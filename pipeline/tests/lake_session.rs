@@ -139,6 +139,18 @@ async fn a_damaged_file_is_named_when_the_lake_is_opened() {
         other => panic!("unexpected error {other}"),
     }
     assert!(err.to_string().contains("part-000000.parquet"), "{err}");
+
+    // With skip_bad_files the lake opens without the damaged file, and says so.
+    let options = SessionOptions { skip_bad_files: true, ..Default::default() };
+    let s = LakeSession::open(dir.path(), &options).await.unwrap();
+    assert!(
+        s.warnings().iter().any(|w| w.contains("skipped damaged file") && w.contains("run=b")),
+        "{:?}",
+        s.warnings()
+    );
+    let runs = query_text(&s, "SELECT run, sum(numel) AS n FROM grads GROUP BY run ORDER BY run").await;
+    assert!(runs.contains(&format!("| a   | {} |", STEPS as usize * (W_LEN + 3))), "{runs}");
+    assert!(!runs.contains("| b "), "run b's only grads file is damaged:\n{runs}");
 }
 
 #[tokio::test]
