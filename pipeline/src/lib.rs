@@ -11,6 +11,7 @@ pub mod error;
 mod hiding_store;
 pub mod memory;
 pub mod session;
+pub mod stats;
 mod views;
 
 pub use error::PipelineError;

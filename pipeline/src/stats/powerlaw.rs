@@ -1,0 +1,424 @@
+//! The continuous power-law fit of Clauset, Shalizi & Newman (2009), exact
+//! over every candidate xmin, and the KS test of Xie et al. (2023).
+//!
+//! For a candidate xmin with tail x_1 ≤ … ≤ x_m (all x ≥ xmin):
+//!
+//! * alpha = 1 + m / Σ ln(x_i / xmin) (maximum likelihood), sigma = (alpha − 1)/√m;
+//! * D = max_i |P(x_i) − c_i/m|, with P(x) = 1 − (x/xmin)^(1−alpha) and c_i the
+//!   number of tail values strictly below x_i — the KS distance exactly as the
+//!   Python `powerlaw` package computes it, ties included;
+//! * the chosen xmin minimises D (the smallest xmin among equal D).
+//!
+//! # Why it is fast and still exact
+//!
+//! The data are sorted once; suffix sums of ln x give every candidate's alpha in
+//! O(1). The naive D is O(m) per candidate, O(n²) in all. Instead each
+//! candidate's D is found by branch and bound over rank intervals: since both
+//! P and the empirical CDF are monotone, on ranks [a, b] every |P − c/m| is at
+//! most max(P(x_b) − c_a/m, c_b/m − P(x_a)). Intervals whose bound cannot beat
+//! the largest deviation seen are dropped; a candidate is abandoned as soon as
+//! one deviation exceeds the best D found so far (shared between threads). The
+//! result is the exact maximum over the same per-point values the naive scan
+//! uses; the tests compare both on random data.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
+
+use rayon::prelude::*;
+
+/// Which xmin values are tried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidates {
+    /// Every distinct value except the largest (exact CSN).
+    All,
+    /// At most this many distinct values at evenly spaced ranks (a quantile grid).
+    Quantiles(usize),
+}
+
+/// A fitted power-law tail.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PowerLawFit {
+    /// Exponent of the density p(x) ∝ x^−alpha above xmin.
+    pub alpha: f64,
+    /// Start of the tail.
+    pub xmin: f64,
+    /// Standard error of alpha, (alpha − 1)/√n_tail.
+    pub sigma: f64,
+    /// KS distance between the tail and the fitted law.
+    pub ks: f64,
+    /// Values ≥ xmin.
+    pub n_tail: u64,
+    /// Values in the sample.
+    pub n: u64,
+}
+
+/// Fits a continuous power law to `sorted` (ascending, finite, positive), choosing
+/// xmin among `candidates` by minimum KS distance. `None` if there are fewer than
+/// two distinct values (no candidate leaves a tail with spread).
+pub fn fit(sorted: &[f64], candidates: Candidates) -> Option<PowerLawFit> {
+    debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "input must be sorted");
+    let tail = Tail::new(sorted);
+    let starts = tail.candidate_starts(candidates);
+    if starts.is_empty() {
+        return None;
+    }
+    let best = AtomicU64::new(f64::INFINITY.to_bits());
+    // Blocks of consecutive candidates: neighbours share their argmax, which
+    // is the first point tried, so most candidates are dismissed in O(1).
+    let block = (starts.len() / (rayon::current_num_threads() * 8)).clamp(64, 4096);
+    let winner = starts
+        .par_chunks(block)
+        .filter_map(|chunk| {
+            let mut local: Option<(f64, usize)> = None;
+            let mut hint = None;
+            for &start in chunk {
+                let alpha = tail.alpha(start);
+                let cutoff = f64::from_bits(best.load(AtomicOrdering::Relaxed));
+                match tail.ks_within(start, alpha, cutoff, hint) {
+                    Bound::Exact(d, at) => {
+                        hint = Some(at);
+                        // Non-negative f64 bit patterns order like the values.
+                        best.fetch_min(d.to_bits(), AtomicOrdering::Relaxed);
+                        if local.is_none_or(|(ld, _)| d < ld) {
+                            local = Some((d, start));
+                        }
+                    }
+                    Bound::Above(at) => hint = Some(at),
+                }
+            }
+            local
+        })
+        .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))?;
+    let (ks, start) = winner;
+    let alpha = tail.alpha(start);
+    let n_tail = (sorted.len() - start) as u64;
+    Some(PowerLawFit {
+        alpha,
+        xmin: sorted[start],
+        sigma: (alpha - 1.0) / (n_tail as f64).sqrt(),
+        ks,
+        n_tail,
+        n: sorted.len() as u64,
+    })
+}
+
+/// The fit with xmin fixed: alpha by maximum likelihood on the values ≥ xmin, and their KS distance.
+/// `None` if fewer than two distinct values are ≥ xmin.
+pub fn fit_at(sorted: &[f64], xmin: f64) -> Option<PowerLawFit> {
+    let start = sorted.partition_point(|&x| x < xmin);
+    if start >= sorted.len() || sorted[start] == sorted[sorted.len() - 1] {
+        return None;
+    }
+    let tail = Tail::new(sorted);
+    // The suffix sums are anchored at data points; a xmin between points needs its own log.
+    let m = (sorted.len() - start) as f64;
+    let sum_log = tail.suffix_log[start] - m * xmin.ln();
+    let alpha = 1.0 + m / sum_log;
+    let (ks, _) = tail.ks_exact_from(start, xmin.ln(), alpha);
+    Some(PowerLawFit { alpha, xmin, sigma: (alpha - 1.0) / m.sqrt(), ks, n_tail: m as u64, n: sorted.len() as u64 })
+}
+
+/// Asymptotic critical value c(significance) of the one-sample KS statistic,
+/// √(−ln(significance/2)/2): 1.358 at 0.05, 1.628 at 0.01 (the Kolmogorov
+/// distribution's quantiles to three decimals). The paper's test rejects a
+/// power law when D > c/√n_tail.
+pub fn ks_critical_coefficient(significance: f64) -> Option<f64> {
+    (significance > 0.0 && significance < 1.0).then(|| (-(significance / 2.0).ln() / 2.0).sqrt())
+}
+
+/// The paper's KS test of a fit: its critical distance and whether a power law is not rejected.
+pub fn ks_test(fit: &PowerLawFit, significance: f64) -> Option<(f64, bool)> {
+    let critical = ks_critical_coefficient(significance)? / (fit.n_tail as f64).sqrt();
+    Some((critical, fit.ks <= critical))
+}
+
+/// Precomputed logs, suffix sums and tie groups of a sorted sample.
+struct Tail<'a> {
+    x: &'a [f64],
+    ln_x: Vec<f64>,
+    /// suffix_log[i] = Σ_{j ≥ i} ln x_j (compensated summation).
+    suffix_log: Vec<f64>,
+    /// first[j] = the first index holding the value x_j (for the tie-aware empirical CDF).
+    first: Vec<u32>,
+}
+
+enum Bound {
+    /// D exactly, and the index where it is reached.
+    Exact(f64, usize),
+    /// D is above the cutoff; the index of a deviation above it.
+    Above(usize),
+}
+
+/// A rank interval of a branch-and-bound search, ordered by its bound.
+struct Interval {
+    bound: f64,
+    a: usize,
+    b: usize,
+}
+
+impl PartialEq for Interval {
+    fn eq(&self, other: &Self) -> bool {
+        self.bound == other.bound
+    }
+}
+impl Eq for Interval {}
+impl PartialOrd for Interval {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Interval {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.bound.total_cmp(&other.bound)
+    }
+}
+
+impl<'a> Tail<'a> {
+    fn new(x: &'a [f64]) -> Self {
+        assert!(x.len() < u32::MAX as usize, "samples are limited to 2^32 values");
+        let ln_x: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+        let mut suffix_log = vec![0.0; x.len() + 1];
+        let (mut sum, mut compensation) = (0.0f64, 0.0f64);
+        for i in (0..x.len()).rev() {
+            // Neumaier summation: millions of logs, then a difference of two large sums.
+            let v = ln_x[i];
+            let t = sum + v;
+            compensation += if sum.abs() >= v.abs() { (sum - t) + v } else { (v - t) + sum };
+            sum = t;
+            suffix_log[i] = sum + compensation;
+        }
+        let mut first = vec![0u32; x.len()];
+        for j in 1..x.len() {
+            first[j] = if x[j] == x[j - 1] { first[j - 1] } else { j as u32 };
+        }
+        Self { x, ln_x, suffix_log, first }
+    }
+
+    /// Start indices of the candidate xmins: first occurrences of distinct values, the largest excluded.
+    fn candidate_starts(&self, candidates: Candidates) -> Vec<usize> {
+        let n = self.x.len();
+        if n < 2 || self.x[0] == self.x[n - 1] {
+            return Vec::new();
+        }
+        let last_start = self.first[n - 1] as usize;
+        match candidates {
+            Candidates::All => (0..last_start).filter(|&j| self.first[j] as usize == j).collect(),
+            Candidates::Quantiles(k) => {
+                let k = k.max(1);
+                let mut v: Vec<usize> = (0..k)
+                    .map(|q| self.first[(q as f64 * (last_start - 1) as f64 / (k.max(2) - 1) as f64) as usize] as usize)
+                    .filter(|&s| s < last_start)
+                    .collect();
+                v.dedup();
+                v
+            }
+        }
+    }
+
+    fn alpha(&self, start: usize) -> f64 {
+        let m = (self.x.len() - start) as f64;
+        1.0 + m / (self.suffix_log[start] - m * self.ln_x[start])
+    }
+
+    /// Fitted CDF P(x_j) and empirical CDF c_j/m for the tail starting at `start`.
+    #[inline]
+    fn cdfs(&self, start: usize, ln_xmin: f64, alpha: f64, inv_m: f64, j: usize) -> (f64, f64) {
+        let fitted = -((1.0 - alpha) * (self.ln_x[j] - ln_xmin)).exp_m1();
+        let empirical = (self.first[j] as usize - start) as f64 * inv_m;
+        (fitted, empirical)
+    }
+
+    /// The naive O(m) scan: exact D and where it is reached. Used by `fit_at` and the tests.
+    fn ks_exact_from(&self, start: usize, ln_xmin: f64, alpha: f64) -> (f64, usize) {
+        let inv_m = 1.0 / (self.x.len() - start) as f64;
+        let mut best = (0.0, start);
+        for j in start..self.x.len() {
+            let (p, e) = self.cdfs(start, ln_xmin, alpha, inv_m, j);
+            let d = (p - e).abs();
+            if d > best.0 {
+                best = (d, j);
+            }
+        }
+        best
+    }
+
+    /// D of the tail at `start` if it is ≤ `cutoff`, else a witness that it is above.
+    fn ks_within(&self, start: usize, alpha: f64, cutoff: f64, hint: Option<usize>) -> Bound {
+        let n = self.x.len();
+        let ln_xmin = self.ln_x[start];
+        let inv_m = 1.0 / (n - start) as f64;
+        let dev = |j: usize| {
+            let (p, e) = self.cdfs(start, ln_xmin, alpha, inv_m, j);
+            (p, e, (p - e).abs())
+        };
+        let (mut max_d, mut argmax) = (0.0f64, start);
+        let note = |d: f64, j: usize, max_d: &mut f64, argmax: &mut usize| {
+            if d > *max_d || (d == *max_d && j < *argmax) {
+                *max_d = d;
+                *argmax = j;
+            }
+        };
+        if let Some(h) = hint.filter(|&h| h >= start && h < n) {
+            let (_, _, d) = dev(h);
+            note(d, h, &mut max_d, &mut argmax);
+            if max_d > cutoff {
+                return Bound::Above(argmax);
+            }
+        }
+        // Seed intervals over the tail; every endpoint is evaluated once.
+        const SEED: usize = 16;
+        let last = n - 1;
+        let points: Vec<usize> = {
+            let mut p: Vec<usize> = (0..=SEED).map(|k| start + (last - start) * k / SEED).collect();
+            p.dedup();
+            p
+        };
+        let mut values = Vec::with_capacity(points.len());
+        for &j in &points {
+            let (p, e, d) = dev(j);
+            note(d, j, &mut max_d, &mut argmax);
+            values.push((p, e));
+        }
+        if max_d > cutoff {
+            return Bound::Above(argmax);
+        }
+        let bound = |pa: (f64, f64), pb: (f64, f64)| (pb.0 - pa.1).max(pb.1 - pa.0);
+        let mut heap = BinaryHeap::new();
+        for w in 0..points.len().saturating_sub(1) {
+            heap.push(Interval { bound: bound(values[w], values[w + 1]), a: points[w], b: points[w + 1] });
+        }
+        let mut ends = std::collections::HashMap::new();
+        for (k, &j) in points.iter().enumerate() {
+            ends.insert(j, values[k]);
+        }
+        while let Some(Interval { bound: ub, a, b }) = heap.pop() {
+            if ub <= max_d {
+                break; // no interval left can hold a larger deviation
+            }
+            if b - a <= 1 {
+                continue;
+            }
+            let mid = a + (b - a) / 2;
+            let (p, e, d) = dev(mid);
+            note(d, mid, &mut max_d, &mut argmax);
+            if max_d > cutoff {
+                return Bound::Above(argmax);
+            }
+            let (va, vb) = (ends[&a], ends[&b]);
+            ends.insert(mid, (p, e));
+            for (x, y, vx, vy) in [(a, mid, va, (p, e)), (mid, b, (p, e), vb)] {
+                let ub = bound(vx, vy);
+                if ub > max_d && y - x > 1 {
+                    heap.push(Interval { bound: ub, a: x, b: y });
+                }
+            }
+        }
+        // Ties in D: the naive scan reports the first index; the search may have found a later one.
+        Bound::Exact(max_d, argmax)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The naive O(n²) CSN search, the definition the fast one must reproduce.
+    fn naive(sorted: &[f64]) -> Option<PowerLawFit> {
+        let tail = Tail::new(sorted);
+        let mut best: Option<(f64, usize)> = None;
+        for start in tail.candidate_starts(Candidates::All) {
+            let (d, _) = tail.ks_exact_from(start, tail.ln_x[start], tail.alpha(start));
+            if best.is_none_or(|(bd, _)| d < bd) {
+                best = Some((d, start));
+            }
+        }
+        let (ks, start) = best?;
+        let alpha = tail.alpha(start);
+        let m = (sorted.len() - start) as f64;
+        Some(PowerLawFit {
+            alpha,
+            xmin: sorted[start],
+            sigma: (alpha - 1.0) / m.sqrt(),
+            ks,
+            n_tail: m as u64,
+            n: sorted.len() as u64,
+        })
+    }
+
+    fn lcg(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed;
+        move || {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+    }
+
+    fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+        v.sort_by(f64::total_cmp);
+        v
+    }
+
+    #[test]
+    fn alpha_at_fixed_xmin_matches_the_closed_form() {
+        // x = 1, e, e², xmin = 1: Σ ln x = 0 + 1 + 2 = 3, alpha = 1 + 3/3 = 2.
+        let e = std::f64::consts::E;
+        let f = fit_at(&[1.0, e, e * e], 1.0).unwrap();
+        assert!((f.alpha - 2.0).abs() < 1e-15);
+        assert!((f.sigma - 1.0 / 3f64.sqrt()).abs() < 1e-15);
+        // KS by hand: P(x) = 1 − 1/x; points (P, c/m): (0, 0), (1 − 1/e, 1/3), (1 − 1/e², 2/3).
+        let want = (1.0 - 1.0 / (e * e) - 2.0 / 3.0).max(1.0 - 1.0 / e - 1.0 / 3.0);
+        assert!((f.ks - want).abs() < 1e-15, "{} vs {want}", f.ks);
+    }
+
+    #[test]
+    fn branch_and_bound_equals_the_naive_search() {
+        for seed in 0..20 {
+            let mut u = lcg(seed);
+            let n = 200 + 97 * seed as usize;
+            // A mixture: uniform body and a Pareto tail (alpha 2.5), plus rounded values for ties.
+            let v: Vec<f64> = (0..n)
+                .map(|i| {
+                    let x = if u() < 0.7 { u() } else { u().powf(-1.0 / 1.5) };
+                    if i % 5 == 0 { (x * 100.0).round() / 100.0 + 0.01 } else { x }
+                })
+                .collect();
+            let v = sorted(v);
+            let fast = fit(&v, Candidates::All).unwrap();
+            let slow = naive(&v).unwrap();
+            assert_eq!(fast, slow, "seed {seed}");
+        }
+    }
+
+    #[test]
+    fn recovers_alpha_of_a_pure_power_law_within_its_standard_error() {
+        let mut u = lcg(7);
+        let alpha = 2.2;
+        let v = sorted((0..20_000).map(|_| 3.0 * u().powf(-1.0 / (alpha - 1.0))).collect());
+        let f = fit(&v, Candidates::All).unwrap();
+        assert!((f.alpha - alpha).abs() < 3.0 * f.sigma, "{f:?}");
+        let (critical, power_law) = ks_test(&f, 0.05).unwrap();
+        assert!(power_law && f.ks <= critical, "{f:?}");
+    }
+
+    #[test]
+    fn quantile_grid_and_degenerate_inputs() {
+        let mut u = lcg(3);
+        let v = sorted((0..5000).map(|_| u().powf(-1.0 / 1.5)).collect());
+        let grid = fit(&v, Candidates::Quantiles(50)).unwrap();
+        let exact = fit(&v, Candidates::All).unwrap();
+        assert!(grid.ks >= exact.ks);
+        assert!(fit(&[], Candidates::All).is_none());
+        assert!(fit(&[2.0, 2.0, 2.0], Candidates::All).is_none());
+        assert!(fit(&[1.0, 2.0], Candidates::All).is_some());
+    }
+
+    #[test]
+    fn critical_values_match_the_kolmogorov_table() {
+        for (a, c) in [(0.10, 1.224), (0.05, 1.358), (0.01, 1.628), (0.001, 1.949)] {
+            assert!((ks_critical_coefficient(a).unwrap() - c).abs() < 1e-3, "{a}");
+        }
+        assert!(ks_critical_coefficient(0.0).is_none());
+        assert!(ks_critical_coefficient(1.0).is_none());
+    }
+}
