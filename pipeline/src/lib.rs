@@ -12,6 +12,7 @@ mod hiding_store;
 pub mod memory;
 pub mod session;
 pub mod stats;
+pub mod udf;
 mod views;
 
 pub use error::PipelineError;

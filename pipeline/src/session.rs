@@ -121,8 +121,8 @@ impl LakeSession {
 
 /// Registers every SQL function gradlake adds. The single place a session
 /// (local or distributed) gets gradlake's functions from.
-pub fn register_all(_ctx: &SessionContext) {
-    // Statistics and spectrum functions are registered here as they land.
+pub fn register_all(ctx: &SessionContext) {
+    crate::udf::register(ctx);
 }
 
 fn build_context(options: &SessionOptions) -> Result<SessionContext> {

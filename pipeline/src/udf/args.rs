@@ -1,0 +1,80 @@
+//! Argument handling shared by the functions: type coercion with errors that
+//! name the function and argument, and constant (literal) arguments.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::logical_expr::ColumnarValue;
+use datafusion::physical_expr::PhysicalExpr;
+
+/// Coerces a data argument: Float32 stays, Float64 stays, other numbers and NULL become Float64.
+pub(crate) fn coerce_float(function: &str, arg: &str, t: &DataType) -> Result<DataType> {
+    match t {
+        DataType::Float32 | DataType::Float64 => Ok(t.clone()),
+        DataType::Null => Ok(DataType::Float64),
+        t if t.is_numeric() => Ok(DataType::Float64),
+        t => plan_err!("{function}: argument {arg} must be Float32 or Float64, got {t}"),
+    }
+}
+
+/// Checks the number of arguments.
+pub(crate) fn check_arity(function: &str, types: &[DataType], min: usize, max: usize, usage: &str) -> Result<()> {
+    if types.len() < min || types.len() > max {
+        return plan_err!("{function}: expected {usage}, got {} argument(s)", types.len());
+    }
+    Ok(())
+}
+
+/// The value of constant argument `index`, which must be a literal (or a constant expression).
+pub(crate) fn constant(
+    function: &str,
+    arg: &str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    index: usize,
+) -> Result<Option<ScalarValue>> {
+    let Some(expr) = exprs.get(index) else { return Ok(None) };
+    let batch = RecordBatch::new_empty(Arc::new(Schema::empty()));
+    match expr.evaluate(&batch) {
+        Ok(ColumnarValue::Scalar(s)) => Ok(Some(s)),
+        _ => plan_err!("{function}: argument {arg} must be a constant"),
+    }
+}
+
+/// A constant integer argument ≥ `min`.
+pub(crate) fn constant_int(
+    function: &str,
+    arg: &str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    index: usize,
+    min: i64,
+) -> Result<Option<i64>> {
+    match constant(function, arg, exprs, index)? {
+        None => Ok(None),
+        Some(s) if s.is_null() => plan_err!("{function}: argument {arg} must not be NULL"),
+        Some(s) => match s.cast_to(&DataType::Int64)? {
+            ScalarValue::Int64(Some(v)) if v >= min => Ok(Some(v)),
+            _ => plan_err!("{function}: argument {arg} must be an integer >= {min}, got {s}"),
+        },
+    }
+}
+
+/// A constant float argument in the open interval (lo, hi).
+pub(crate) fn constant_float_in(
+    function: &str,
+    arg: &str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    index: usize,
+    lo: f64,
+    hi: f64,
+) -> Result<Option<f64>> {
+    match constant(function, arg, exprs, index)? {
+        None => Ok(None),
+        Some(s) if s.is_null() => plan_err!("{function}: argument {arg} must not be NULL"),
+        Some(s) => match s.cast_to(&DataType::Float64)? {
+            ScalarValue::Float64(Some(v)) if v > lo && v < hi => Ok(Some(v)),
+            _ => plan_err!("{function}: argument {arg} must be a number in ({lo}, {hi}), got {s}"),
+        },
+    }
+}

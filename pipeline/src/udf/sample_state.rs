@@ -1,0 +1,86 @@
+//! The accumulator of the exact tail statistics: every finite positive value of a group.
+//!
+//! Exact CSN needs the whole sample, so the state is the values themselves
+//! (a `List<Float64>`) plus the count of skipped inputs; `size()` reports the
+//! buffer so the memory pool can spill or refuse a group that does not fit.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float64Array, ListArray};
+use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Float64Type, Int64Type};
+use datafusion::common::{Result, ScalarValue, internal_err};
+
+/// The two state fields: `values` and `skipped`.
+pub(crate) fn state_fields(name: &str) -> Vec<FieldRef> {
+    vec![
+        Arc::new(Field::new(
+            format!("{name}[values]"),
+            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
+            true,
+        )),
+        Arc::new(Field::new(format!("{name}[skipped]"), DataType::Int64, true)),
+    ]
+}
+
+/// Finite positive values seen so far, and how many inputs were skipped.
+#[derive(Debug, Default)]
+pub(crate) struct SampleState {
+    values: Vec<f64>,
+    skipped: u64,
+}
+
+impl SampleState {
+    /// Adds a Float32 or Float64 column; NULL, non-finite and non-positive values are counted as skipped.
+    pub fn update(&mut self, array: &ArrayRef) -> Result<()> {
+        let mut push = |v: Option<f64>| match v {
+            Some(v) if v.is_finite() && v > 0.0 => self.values.push(v),
+            _ => self.skipped += 1,
+        };
+        match array.data_type() {
+            DataType::Float64 => array.as_primitive::<Float64Type>().iter().for_each(&mut push),
+            DataType::Float32 => array.as_primitive::<Float32Type>().iter().for_each(|v| push(v.map(f64::from))),
+            DataType::Null => self.skipped += array.len() as u64,
+            t => return internal_err!("sample state got {t} after coercion"),
+        }
+        Ok(())
+    }
+
+    /// The state as scalars: `[values, skipped]`.
+    pub fn state(&mut self) -> Vec<ScalarValue> {
+        let values = Float64Array::from(std::mem::take(&mut self.values));
+        let list = ListArray::new(
+            Arc::new(Field::new_list_field(DataType::Float64, true)),
+            OffsetBuffer::from_lengths([values.len()]),
+            Arc::new(values),
+            None,
+        );
+        vec![ScalarValue::List(Arc::new(list)), ScalarValue::Int64(Some(self.skipped as i64))]
+    }
+
+    /// Merges partial states.
+    pub fn merge(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let lists = states[0].as_list::<i32>();
+        for i in 0..lists.len() {
+            if lists.is_valid(i) {
+                let part = lists.value(i);
+                self.values.extend(part.as_primitive::<Float64Type>().iter().flatten());
+            }
+        }
+        self.skipped += states[1].as_primitive::<Int64Type>().iter().flatten().sum::<i64>() as u64;
+        Ok(())
+    }
+
+    /// The values, sorted in place (cheap to repeat), and the skipped count.
+    pub fn sorted(&mut self) -> (&[f64], u64) {
+        if !self.values.is_sorted() {
+            self.values.sort_unstable_by(f64::total_cmp);
+        }
+        (&self.values, self.skipped)
+    }
+
+    /// Bytes held.
+    pub fn size(&self) -> usize {
+        size_of::<Self>() + self.values.capacity() * size_of::<f64>()
+    }
+}
