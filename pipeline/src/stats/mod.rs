@@ -4,6 +4,15 @@
 //!   skipped and counted, the rest sorted once.
 //! * [`powerlaw`] — the continuous power-law fit of Clauset, Shalizi & Newman
 //!   (2009), exact over every candidate xmin, and the paper's KS test.
+//! * [`powerlaw_gof`] — CSN's bootstrap goodness-of-fit p-value.
+//! * [`powerlaw_compare`] — likelihood-ratio tests against other heavy tails.
+//! * [`gaussian`] — moments, Lilliefors KS and Jarque–Bera tests of normality.
+//! * [`tail_index`] — Hill's estimator and the α-stable index estimator.
 
+pub mod gaussian;
+mod optimize;
 pub mod powerlaw;
+pub mod powerlaw_compare;
+pub mod powerlaw_gof;
 pub mod sample;
+pub mod tail_index;
