@@ -1,71 +1,11 @@
 //! `powerlaw_fit` and `powerlaw_ks_test` in SQL: reference values, merging
 //! across partitions, skipped inputs, and argument errors.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod common;
 
-use datafusion::arrow::array::{AsArray, Float32Array, Float64Array, Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema};
-use datafusion::datasource::MemTable;
+use common::*;
+use datafusion::arrow::array::AsArray;
 use gradlake_pipeline::{LakeSession, SessionOptions};
-
-fn fixture(name: &str) -> Vec<f64> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/powerlaw/{name}.txt"));
-    std::fs::read_to_string(path).unwrap().lines().map(|l| l.parse().unwrap()).collect()
-}
-
-fn reference(name: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/powerlaw/reference.json");
-    let all: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    all["sets"][name].clone()
-}
-
-/// Table t(g Int64, x Float64, x32 Float32) over `groups`, spread over 3 partitions so that
-/// partial states are merged.
-fn session(groups: &[Vec<Option<f64>>]) -> LakeSession {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("g", DataType::Int64, false),
-        Field::new("x", DataType::Float64, true),
-        Field::new("x32", DataType::Float32, true),
-    ]));
-    let mut partitions = vec![Vec::new(), Vec::new(), Vec::new()];
-    for (g, values) in groups.iter().enumerate() {
-        for (k, part) in values.chunks(values.len().div_ceil(3)).enumerate() {
-            let batch = RecordBatch::try_new(
-                schema.clone(),
-                vec![
-                    Arc::new(Int64Array::from(vec![g as i64; part.len()])),
-                    Arc::new(Float64Array::from(part.to_vec())),
-                    Arc::new(Float32Array::from(part.iter().map(|v| v.map(|v| v as f32)).collect::<Vec<_>>())),
-                ],
-            )
-            .unwrap();
-            partitions[k].push(batch);
-        }
-    }
-    let s = LakeSession::new(&SessionOptions { target_partitions: Some(3), ..Default::default() }).unwrap();
-    s.context().register_table("t", Arc::new(MemTable::try_new(schema, partitions).unwrap())).unwrap();
-    s
-}
-
-async fn rows(s: &LakeSession, sql: &str) -> Vec<RecordBatch> {
-    s.context().sql(sql).await.unwrap().collect().await.unwrap()
-}
-
-async fn error(s: &LakeSession, sql: &str) -> String {
-    match s.context().sql(sql).await {
-        Err(e) => e.to_string(),
-        Ok(df) => df.collect().await.expect_err("query must fail").to_string(),
-    }
-}
-
-fn field_f64(b: &RecordBatch, row: usize, col: usize, name: &str) -> f64 {
-    b.column(col).as_struct().column_by_name(name).unwrap().as_primitive::<Float64Type>().value(row)
-}
-
-fn field_i64(b: &RecordBatch, row: usize, col: usize, name: &str) -> i64 {
-    b.column(col).as_struct().column_by_name(name).unwrap().as_primitive::<Int64Type>().value(row)
-}
 
 #[tokio::test]
 async fn powerlaw_fit_per_group_matches_python_powerlaw() {

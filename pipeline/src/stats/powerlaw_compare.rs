@@ -195,7 +195,7 @@ fn ln_upper_tail_asymptotic(z: f64) -> f64 {
 /// ln ∫_1^∞ u^{−a} e^{−λu} du = ln ∫_0^∞ exp(−(a−1)t − λe^t) dt, by Simpson's rule
 /// around the integrand's peak (the exponent is concave in t).
 fn ln_tpl_norm(a: f64, lambda: f64) -> f64 {
-    if !(lambda > 0.0) || !a.is_finite() {
+    if lambda.is_nan() || lambda <= 0.0 || !a.is_finite() {
         return f64::NAN;
     }
     let g = |t: f64| -(a - 1.0) * t - lambda * t.exp();

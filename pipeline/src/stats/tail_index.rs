@@ -2,14 +2,16 @@
 //! Mohammadpour & Ogata (2015) as used by Şimşekli, Sagun & Gürbüzbalaban (2019).
 
 /// Hill's estimator of the tail index α (P(|X| > x) ~ x^−α) from the `k` largest
-/// values of `magnitudes_desc` (|x|, sorted descending, all > 0): 1/H with
-/// H = (1/k) Σ_{i≤k} ln(X_(i)/X_(k+1)). `None` unless there are more than k values.
-pub fn hill(magnitudes_desc: &[f64], k: usize) -> Option<f64> {
-    if k == 0 || magnitudes_desc.len() <= k {
+/// values of `magnitudes` (|x|, sorted ascending, all > 0): 1/H with
+/// H = (1/k) Σ_{i≤k} ln(X_(i)/X_(k+1)), X_(1) the largest. `None` unless there
+/// are more than k values.
+pub fn hill(magnitudes: &[f64], k: usize) -> Option<f64> {
+    let n = magnitudes.len();
+    if k == 0 || n <= k {
         return None;
     }
-    let threshold = magnitudes_desc[k].ln();
-    let h = magnitudes_desc[..k].iter().map(|x| x.ln() - threshold).sum::<f64>() / k as f64;
+    let threshold = magnitudes[n - k - 1].ln();
+    let h = magnitudes[n - k..].iter().map(|x| x.ln() - threshold).sum::<f64>() / k as f64;
     (h > 0.0).then(|| 1.0 / h)
 }
 
@@ -23,7 +25,7 @@ pub fn hill(magnitudes_desc: &[f64], k: usize) -> Option<f64> {
 /// K1 ≥ 2 (n < 4 or prime).
 pub fn stable_alpha(values: &[f64]) -> Option<f64> {
     let n = values.len();
-    let k1 = (2..=n.isqrt()).rev().find(|d| n % d == 0)?;
+    let k1 = (2..=n.isqrt()).rev().find(|&d| n.is_multiple_of(d))?;
     let eps = f64::EPSILON;
     let mean_log_x = values.iter().map(|x| (x.abs() + eps).ln()).sum::<f64>() / n as f64;
     let blocks = values.chunks_exact(k1);
@@ -69,7 +71,7 @@ mod tests {
     fn hill_on_exact_pareto_quantiles() {
         // Pareto(α = 2) quantiles: x_i = (i/n)^(−1/2), so ln(x_i/x_{k+1}) sums exactly.
         let n = 100_000;
-        let v: Vec<f64> = (1..=n).map(|i| (i as f64 / n as f64).powf(-0.5)).collect();
+        let v: Vec<f64> = (1..=n).rev().map(|i| (i as f64 / n as f64).powf(-0.5)).collect();
         let est = hill(&v, 1000).unwrap();
         assert!((est - 2.0).abs() < 0.02, "{est}");
         assert!(hill(&v[..5], 5).is_none());

@@ -78,3 +78,19 @@ pub(crate) fn constant_float_in(
         },
     }
 }
+
+/// A constant string argument.
+pub(crate) fn constant_str(
+    function: &str,
+    arg: &str,
+    exprs: &[Arc<dyn PhysicalExpr>],
+    index: usize,
+) -> Result<Option<String>> {
+    match constant(function, arg, exprs, index)? {
+        None => Ok(None),
+        Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) => {
+            Ok(Some(s))
+        }
+        Some(s) => plan_err!("{function}: argument {arg} must be a string, got {s}"),
+    }
+}

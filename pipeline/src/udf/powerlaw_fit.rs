@@ -13,125 +13,63 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::physical_expr::PhysicalExpr;
 
-use super::args::{check_arity, coerce_float, constant_int};
-use super::sample_state::{SampleState, state_fields};
-use crate::stats::powerlaw::{Candidates, PowerLawFit, fit};
+use super::args::constant_int;
+use super::sample_state::Keep;
+use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
+use crate::stats::powerlaw::{Candidates, fit};
 
-const NAME: &str = "powerlaw_fit";
+/// `powerlaw_fit`.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+pub struct PowerLawFit;
 
-/// The `powerlaw_fit` aggregate.
-#[derive(Debug, PartialEq, Eq, Hash)]
-pub struct PowerLawFitUdaf {
-    signature: Signature,
-}
-
-impl PowerLawFitUdaf {
-    /// A new instance.
-    pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
-    }
-}
-
-impl Default for PowerLawFitUdaf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The fields of the result struct.
-pub fn result_fields() -> Fields {
+fn fields() -> Fields {
     Fields::from(vec![
         Field::new("alpha", DataType::Float64, true),
         Field::new("xmin", DataType::Float64, true),
         Field::new("sigma", DataType::Float64, true),
         Field::new("ks", DataType::Float64, true),
         Field::new("n_tail", DataType::Int64, true),
-        Field::new("n", DataType::Int64, false),
-        Field::new("n_skipped", DataType::Int64, false),
+        Field::new("n", DataType::Int64, true),
+        Field::new("n_skipped", DataType::Int64, true),
     ])
 }
 
-impl AggregateUDFImpl for PowerLawFitUdaf {
-    fn name(&self) -> &str {
-        NAME
-    }
+impl SampleFunction for PowerLawFit {
+    const NAME: &'static str = "powerlaw_fit";
+    const USAGE: &'static str = "powerlaw_fit(x [, max_candidates])";
+    const KEEP: Keep = Keep::Positive;
+    const CONSTANTS: &'static [DataType] = &[DataType::Int64];
+    const REQUIRED: usize = 0;
+    type Params = Candidates;
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
-        check_arity(NAME, types, 1, 2, "powerlaw_fit(x [, max_candidates])")?;
-        let mut out = vec![coerce_float(NAME, "x", &types[0])?];
-        if types.len() == 2 {
-            out.push(DataType::Int64);
-        }
-        Ok(out)
-    }
-
-    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Struct(result_fields()))
-    }
-
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(state_fields(args.name))
-    }
-
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let candidates = match constant_int(NAME, "max_candidates", args.exprs, 1, 1)? {
+    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Candidates> {
+        Ok(match constant_int(Self::NAME, "max_candidates", exprs, 1, 1)? {
             Some(k) => Candidates::Quantiles(k as usize),
             None => Candidates::All,
-        };
-        Ok(Box::new(PowerLawFitAccumulator { state: SampleState::default(), candidates }))
-    }
-}
-
-#[derive(Debug)]
-struct PowerLawFitAccumulator {
-    state: SampleState,
-    candidates: Candidates,
-}
-
-impl Accumulator for PowerLawFitAccumulator {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.state.update(&values[0])
+        })
     }
 
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let (sorted, skipped) = self.state.sorted();
-        let n = sorted.len() as i64;
-        Ok(fit_struct(fit(sorted, self.candidates).as_ref(), n, skipped as i64))
+    fn return_type() -> DataType {
+        DataType::Struct(fields())
     }
 
-    fn size(&self) -> usize {
-        size_of_val(self) + self.state.size()
+    fn evaluate(candidates: &Candidates, sorted: &mut [f64], skipped: u64) -> Result<ScalarValue> {
+        let f = fit(sorted, *candidates);
+        struct_value(
+            &fields(),
+            vec![
+                f64_value(f.map(|f| f.alpha)),
+                f64_value(f.map(|f| f.xmin)),
+                f64_value(f.map(|f| f.sigma)),
+                f64_value(f.map(|f| f.ks)),
+                i64_value(f.map(|f| f.n_tail)),
+                i64_value(Some(sorted.len() as u64)),
+                i64_value(Some(skipped)),
+            ],
+        )
     }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(self.state.state())
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.state.merge(states)
-    }
-}
-
-/// The result struct for a fit (NULL fields when there is none).
-fn fit_struct(f: Option<&PowerLawFit>, n: i64, skipped: i64) -> ScalarValue {
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(datafusion::arrow::array::Float64Array::from(vec![f.map(|f| f.alpha)])),
-        Arc::new(datafusion::arrow::array::Float64Array::from(vec![f.map(|f| f.xmin)])),
-        Arc::new(datafusion::arrow::array::Float64Array::from(vec![f.map(|f| f.sigma)])),
-        Arc::new(datafusion::arrow::array::Float64Array::from(vec![f.map(|f| f.ks)])),
-        Arc::new(datafusion::arrow::array::Int64Array::from(vec![f.map(|f| f.n_tail as i64)])),
-        Arc::new(datafusion::arrow::array::Int64Array::from(vec![n])),
-        Arc::new(datafusion::arrow::array::Int64Array::from(vec![skipped])),
-    ];
-    ScalarValue::Struct(Arc::new(datafusion::arrow::array::StructArray::new(result_fields(), columns, None)))
 }

@@ -1,8 +1,8 @@
-//! The accumulator of the exact tail statistics: every finite positive value of a group.
+//! The state of the whole-sample statistics: every usable value of a group.
 //!
-//! Exact CSN needs the whole sample, so the state is the values themselves
-//! (a `List<Float64>`) plus the count of skipped inputs; `size()` reports the
-//! buffer so the memory pool can spill or refuse a group that does not fit.
+//! Exact CSN (and the other tests) need the whole sample, so the state is the
+//! values themselves (a `List<Float64>`) plus the count of skipped inputs;
+//! `size()` reports the buffer so the memory pool can account for it.
 
 use std::sync::Arc;
 
@@ -11,31 +11,55 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Float64Type, Int64Type};
 use datafusion::common::{Result, ScalarValue, internal_err};
 
+/// Which inputs a statistic can use; the rest are skipped and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Keep {
+    /// Finite values > 0 (power-law tails).
+    Positive,
+    /// Any finite value (Gaussianity, stable index).
+    Finite,
+    /// |x| of finite non-zero values (Hill).
+    NonZeroMagnitude,
+}
+
+impl Keep {
+    fn map(self, v: f64) -> Option<f64> {
+        match self {
+            Keep::Positive => (v.is_finite() && v > 0.0).then_some(v),
+            Keep::Finite => v.is_finite().then_some(v),
+            Keep::NonZeroMagnitude => (v.is_finite() && v != 0.0).then_some(v.abs()),
+        }
+    }
+}
+
 /// The two state fields: `values` and `skipped`.
 pub(crate) fn state_fields(name: &str) -> Vec<FieldRef> {
+    let list = DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true)));
     vec![
-        Arc::new(Field::new(
-            format!("{name}[values]"),
-            DataType::List(Arc::new(Field::new_list_field(DataType::Float64, true))),
-            true,
-        )),
+        Arc::new(Field::new(format!("{name}[values]"), list, true)),
         Arc::new(Field::new(format!("{name}[skipped]"), DataType::Int64, true)),
     ]
 }
 
-/// Finite positive values seen so far, and how many inputs were skipped.
-#[derive(Debug, Default)]
+/// Usable values seen so far, and how many inputs were skipped.
+#[derive(Debug)]
 pub(crate) struct SampleState {
+    keep: Keep,
     values: Vec<f64>,
     skipped: u64,
 }
 
 impl SampleState {
-    /// Adds a Float32 or Float64 column; NULL, non-finite and non-positive values are counted as skipped.
+    pub fn new(keep: Keep) -> Self {
+        Self { keep, values: Vec::new(), skipped: 0 }
+    }
+
+    /// Adds a Float32 or Float64 column; NULL and unusable values are counted as skipped.
     pub fn update(&mut self, array: &ArrayRef) -> Result<()> {
-        let mut push = |v: Option<f64>| match v {
-            Some(v) if v.is_finite() && v > 0.0 => self.values.push(v),
-            _ => self.skipped += 1,
+        let keep = self.keep;
+        let mut push = |v: Option<f64>| match v.and_then(|v| keep.map(v)) {
+            Some(v) => self.values.push(v),
+            None => self.skipped += 1,
         };
         match array.data_type() {
             DataType::Float64 => array.as_primitive::<Float64Type>().iter().for_each(&mut push),
@@ -46,7 +70,7 @@ impl SampleState {
         Ok(())
     }
 
-    /// The state as scalars: `[values, skipped]`.
+    /// The state as scalars: `[values, skipped]`. Leaves the state empty (it is not used afterwards).
     pub fn state(&mut self) -> Vec<ScalarValue> {
         let values = Float64Array::from(std::mem::take(&mut self.values));
         let list = ListArray::new(
@@ -72,11 +96,11 @@ impl SampleState {
     }
 
     /// The values, sorted in place (cheap to repeat), and the skipped count.
-    pub fn sorted(&mut self) -> (&[f64], u64) {
+    pub fn sorted(&mut self) -> (&mut [f64], u64) {
         if !self.values.is_sorted() {
             self.values.sort_unstable_by(f64::total_cmp);
         }
-        (&self.values, self.skipped)
+        (&mut self.values, self.skipped)
     }
 
     /// Bytes held.

@@ -1,0 +1,46 @@
+//! `hill_index(x, k)`: Hill's estimator of the tail index α on the k largest |x|
+//! (P(|X| > x) ~ x^−α). NULL, non-finite and zero inputs are skipped; NULL when
+//! no more than k values remain. `k` is a constant ≥ 1.
+//!
+//! ```sql
+//! SELECT param, hill_index(value, 1000) FROM grad_values WHERE kind = 'minibatch' AND step = 0 GROUP BY param
+//! ```
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{Result, ScalarValue, plan_err};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::args::constant_int;
+use super::sample_state::Keep;
+use super::sample_udaf::{SampleFunction, f64_value};
+use crate::stats::tail_index::hill;
+
+/// `hill_index`.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+pub struct HillIndex;
+
+impl SampleFunction for HillIndex {
+    const NAME: &'static str = "hill_index";
+    const USAGE: &'static str = "hill_index(x, k)";
+    const KEEP: Keep = Keep::NonZeroMagnitude;
+    const CONSTANTS: &'static [DataType] = &[DataType::Int64];
+    const REQUIRED: usize = 1;
+    type Params = usize;
+
+    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<usize> {
+        match constant_int(Self::NAME, "k", exprs, 1, 1)? {
+            Some(k) => Ok(k as usize),
+            None => plan_err!("{}: argument k is required", Self::NAME),
+        }
+    }
+
+    fn return_type() -> DataType {
+        DataType::Float64
+    }
+
+    fn evaluate(&k: &usize, sorted: &mut [f64], _skipped: u64) -> Result<ScalarValue> {
+        Ok(f64_value(hill(sorted, k)))
+    }
+}

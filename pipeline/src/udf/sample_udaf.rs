@@ -1,0 +1,130 @@
+//! A whole-sample aggregate, generic over the statistic it computes.
+//!
+//! Each SQL function of this kind is a [`SampleFunction`]: its name, which
+//! inputs it keeps, its constant arguments, its result type and how it
+//! evaluates a sorted sample. [`SampleUdaf`] does the DataFusion plumbing
+//! (coercion, constant arguments, state, merging) once for all of them.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+
+use datafusion::arrow::array::ArrayRef;
+use datafusion::arrow::datatypes::{DataType, FieldRef, Fields};
+use datafusion::common::scalar::ScalarStructBuilder;
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::physical_expr::PhysicalExpr;
+
+use super::args::{check_arity, coerce_float};
+use super::sample_state::{Keep, SampleState, state_fields};
+
+/// A statistic of a whole sample, exposed as an aggregate `NAME(x, constants...)`.
+pub(crate) trait SampleFunction: Debug + Default + PartialEq + Eq + Hash + Send + Sync + 'static {
+    /// SQL name.
+    const NAME: &'static str;
+    /// Call syntax, for error messages.
+    const USAGE: &'static str;
+    /// Which inputs are used.
+    const KEEP: Keep;
+    /// Types of the constant arguments after `x`.
+    const CONSTANTS: &'static [DataType];
+    /// How many of them are required.
+    const REQUIRED: usize;
+    /// The parsed constant arguments.
+    type Params: Debug + Send + Sync + 'static;
+
+    /// Reads and validates the constant arguments (`exprs[1..]`).
+    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self::Params>;
+    /// The result type.
+    fn return_type() -> DataType;
+    /// The result for a sample (sorted ascending; mutable for statistics that reorder it).
+    fn evaluate(params: &Self::Params, sorted: &mut [f64], skipped: u64) -> Result<ScalarValue>;
+}
+
+/// The aggregate for a [`SampleFunction`].
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(crate) struct SampleUdaf<F> {
+    signature: Signature,
+    function: F,
+}
+
+impl<F: SampleFunction> SampleUdaf<F> {
+    pub fn new() -> Self {
+        Self { signature: Signature::user_defined(Volatility::Immutable), function: F::default() }
+    }
+}
+
+impl<F: SampleFunction> AggregateUDFImpl for SampleUdaf<F> {
+    fn name(&self) -> &str {
+        F::NAME
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        check_arity(F::NAME, types, 1 + F::REQUIRED, 1 + F::CONSTANTS.len(), F::USAGE)?;
+        let mut out = vec![coerce_float(F::NAME, "x", &types[0])?];
+        out.extend(F::CONSTANTS[..types.len() - 1].iter().cloned());
+        Ok(out)
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(F::return_type())
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(state_fields(args.name))
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        Ok(Box::new(SampleAccumulator::<F> { state: SampleState::new(F::KEEP), params: F::params(args.exprs)? }))
+    }
+}
+
+#[derive(Debug)]
+struct SampleAccumulator<F: SampleFunction> {
+    state: SampleState,
+    params: F::Params,
+}
+
+impl<F: SampleFunction> Accumulator for SampleAccumulator<F> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        self.state.update(&values[0])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let (sorted, skipped) = self.state.sorted();
+        F::evaluate(&self.params, sorted, skipped)
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + self.state.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(self.state.state())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.state.merge(states)
+    }
+}
+
+/// A struct scalar from `fields` and one value per field.
+pub(crate) fn struct_value(fields: &Fields, values: Vec<ScalarValue>) -> Result<ScalarValue> {
+    fields.iter().zip(values).fold(ScalarStructBuilder::new(), |b, (f, v)| b.with_scalar(f.clone(), v)).build()
+}
+
+/// `Some(v)` as a Float64 scalar, NULL for `None`.
+pub(crate) fn f64_value(v: Option<f64>) -> ScalarValue {
+    ScalarValue::Float64(v)
+}
+
+/// `Some(v)` as an Int64 scalar, NULL for `None`.
+pub(crate) fn i64_value(v: Option<u64>) -> ScalarValue {
+    ScalarValue::Int64(v.map(|v| v as i64))
+}
