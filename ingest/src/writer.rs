@@ -163,7 +163,14 @@ impl LakeWriter {
     /// [`LakeWriter::write_grad`] for synchronous producers (not from inside an async task).
     pub fn write_grad_blocking(&mut self, key: GradKey<'_>, data: Vec<f32>) -> Result<()> {
         let (param_id, permits) = self.validate(&key, data.len())?;
-        let permit = futures_lite_block_on(self.budget.clone().acquire_many_owned(permits)).expect("never closed");
+        let budget = self.budget.clone();
+        let permit = match budget.clone().try_acquire_many_owned(permits) {
+            Ok(p) => p,
+            // `unconstrained`: inside a tokio task the coop budget would otherwise defer
+            // our wake-up to a scheduler tick that this blocked thread never gives it.
+            Err(_) => futures_lite_block_on(tokio::task::unconstrained(budget.acquire_many_owned(permits)))
+                .expect("never closed"),
+        };
         self.send_grad(key, param_id, data, permit)
     }
 

@@ -222,3 +222,22 @@ fn flush_makes_data_visible_and_drop_keeps_what_was_queued() {
     let (got, files) = read_back(&dir);
     assert_eq!((got.len(), files), (2, 2));
 }
+
+/// Regression: inside a tokio task, the coop budget used to defer the wake-up of a
+/// producer waiting for queue space to a scheduler tick that never came.
+#[tokio::test]
+async fn blocking_writes_from_inside_a_tokio_task_do_not_deadlock() {
+    let lake = tempfile::tempdir().unwrap();
+    let params = vec![ParamSpec::new("w", [CHUNK_LEN])];
+    // A queue of two tensors: most writes wait for the writer thread.
+    let options = WriterOptions { queue_bytes: 2 * CHUNK_LEN * 4, ..Default::default() };
+    let mut w = LakeWriter::create(lake.path(), &info("r"), params, options).unwrap();
+    for step in 0..1000 {
+        w.write_grad_blocking(
+            GradKey { step, kind: Kind::Minibatch, sample: 0, param: "w" },
+            vec![step as f32; CHUNK_LEN],
+        )
+        .unwrap();
+    }
+    assert_eq!(w.finish().unwrap().tensors, 1000);
+}

@@ -116,3 +116,52 @@ async fn stable_alpha_ignores_row_order_and_needs_a_block_size() {
     let b = &rows(&prime, sql).await[0];
     assert!(b.column(0).is_null(0), "7 values: no block size");
 }
+
+#[tokio::test]
+async fn iteration_wise_gaussianity_over_many_groups() {
+    use gradlake_ingest::synth::{SynthConfig, generate};
+    use gradlake_pipeline::{LakeSession, SessionOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SynthConfig::small("s", 9, 100);
+    cfg.samples = 0;
+    cfg.draws = 0;
+    generate(dir.path(), &cfg, Default::default(), &mut |_| {}).unwrap();
+    let s = LakeSession::open(dir.path(), &SessionOptions { target_partitions: Some(2), ..Default::default() })
+        .await
+        .unwrap();
+    // Every coordinate of fc1.bias is Gaussian across steps by construction: one group per coordinate.
+    let sql = "SELECT idx, gaussian_test(value) AS t FROM grad_values \
+               WHERE kind = 'minibatch' AND param = 'fc1.bias' GROUP BY idx ORDER BY idx";
+    let batches = rows(&s, sql).await;
+    let (mut groups, mut rejected) = (0, 0);
+    let mut p5 = None;
+    for b in &batches {
+        for row in 0..b.num_rows() {
+            let p = field_f64(b, row, 1, "ks_p_value");
+            assert_eq!(field_i64(b, row, 1, "n"), 100);
+            rejected += usize::from(p < 0.05);
+            if b.column(0).as_primitive::<datafusion::arrow::datatypes::Int64Type>().value(row) == 5 {
+                p5 = Some(p);
+            }
+            groups += 1;
+        }
+    }
+    assert_eq!(groups, 256);
+    let rate = rejected as f64 / groups as f64;
+    assert!((0.005..=0.12).contains(&rate), "rejection rate at 5%: {rate}");
+    // The same group through the single-group accumulator.
+    let one = &rows(
+        &s,
+        "SELECT gaussian_test(value) AS t FROM grad_values WHERE kind = 'minibatch' AND param = 'fc1.bias' AND idx = 5",
+    )
+    .await[0];
+    assert_eq!(Some(field_f64(one, 0, 0, "ks_p_value")), p5);
+    // FILTER clauses go through the groups accumulator's filter.
+    let f = &rows(
+        &s,
+        "SELECT param, gaussian_test(value) FILTER (WHERE idx < 10) AS t FROM grad_values \
+                       WHERE kind = 'minibatch' AND param = 'fc1.bias' GROUP BY param",
+    )
+    .await[0];
+    assert_eq!(field_i64(f, 0, 1, "n"), 1000);
+}

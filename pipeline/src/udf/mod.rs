@@ -13,6 +13,7 @@ mod powerlaw_compare;
 mod powerlaw_fit;
 mod powerlaw_gof;
 mod powerlaw_ks_test;
+mod sample_groups;
 mod sample_state;
 mod sample_udaf;
 mod stable_alpha;

@@ -23,13 +23,43 @@ pub(crate) enum Keep {
 }
 
 impl Keep {
-    fn map(self, v: f64) -> Option<f64> {
+    /// The value a statistic uses for input `v`, or `None` to skip it.
+    pub fn map(self, v: f64) -> Option<f64> {
         match self {
             Keep::Positive => (v.is_finite() && v > 0.0).then_some(v),
             Keep::Finite => v.is_finite().then_some(v),
             Keep::NonZeroMagnitude => (v.is_finite() && v != 0.0).then_some(v.abs()),
         }
     }
+}
+
+/// Calls `f(row, value)` for every row of a Float32, Float64 or Null column (NULL as `None`).
+pub(crate) fn for_each_value(array: &ArrayRef, mut f: impl FnMut(usize, Option<f64>)) -> Result<()> {
+    match array.data_type() {
+        DataType::Float64 => array.as_primitive::<Float64Type>().iter().enumerate().for_each(|(i, v)| f(i, v)),
+        DataType::Float32 => {
+            array.as_primitive::<Float32Type>().iter().enumerate().for_each(|(i, v)| f(i, v.map(f64::from)))
+        }
+        DataType::Null => (0..array.len()).for_each(|i| f(i, None)),
+        t => return internal_err!("sample statistics got {t} after coercion"),
+    }
+    Ok(())
+}
+
+/// A `List<Float64>` array with one list per entry of `lists`.
+pub(crate) fn list_array(lists: impl IntoIterator<Item = Vec<f64>>) -> ListArray {
+    let mut lengths = Vec::new();
+    let mut flat = Vec::new();
+    for l in lists {
+        lengths.push(l.len());
+        flat.extend(l);
+    }
+    ListArray::new(
+        Arc::new(Field::new_list_field(DataType::Float64, true)),
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(Float64Array::from(flat)),
+        None,
+    )
 }
 
 /// The two state fields: `values` and `skipped`.
@@ -57,28 +87,15 @@ impl SampleState {
     /// Adds a Float32 or Float64 column; NULL and unusable values are counted as skipped.
     pub fn update(&mut self, array: &ArrayRef) -> Result<()> {
         let keep = self.keep;
-        let mut push = |v: Option<f64>| match v.and_then(|v| keep.map(v)) {
+        for_each_value(array, |_, v| match v.and_then(|v| keep.map(v)) {
             Some(v) => self.values.push(v),
             None => self.skipped += 1,
-        };
-        match array.data_type() {
-            DataType::Float64 => array.as_primitive::<Float64Type>().iter().for_each(&mut push),
-            DataType::Float32 => array.as_primitive::<Float32Type>().iter().for_each(|v| push(v.map(f64::from))),
-            DataType::Null => self.skipped += array.len() as u64,
-            t => return internal_err!("sample state got {t} after coercion"),
-        }
-        Ok(())
+        })
     }
 
     /// The state as scalars: `[values, skipped]`. Leaves the state empty (it is not used afterwards).
     pub fn state(&mut self) -> Vec<ScalarValue> {
-        let values = Float64Array::from(std::mem::take(&mut self.values));
-        let list = ListArray::new(
-            Arc::new(Field::new_list_field(DataType::Float64, true)),
-            OffsetBuffer::from_lengths([values.len()]),
-            Arc::new(values),
-            None,
-        );
+        let list = list_array([std::mem::take(&mut self.values)]);
         vec![ScalarValue::List(Arc::new(list)), ScalarValue::Int64(Some(self.skipped as i64))]
     }
 

@@ -14,10 +14,11 @@ use datafusion::arrow::datatypes::{DataType, FieldRef, Fields};
 use datafusion::common::scalar::ScalarStructBuilder;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{check_arity, coerce_float};
+use super::sample_groups::SampleGroups;
 use super::sample_state::{Keep, SampleState, state_fields};
 
 /// A statistic of a whole sample, exposed as an aggregate `NAME(x, constants...)`.
@@ -82,6 +83,14 @@ impl<F: SampleFunction> AggregateUDFImpl for SampleUdaf<F> {
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(SampleAccumulator::<F> { state: SampleState::new(F::KEEP), params: F::params(args.exprs)? }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
+        Ok(Box::new(SampleGroups::<F>::new(F::params(args.exprs)?)))
     }
 }
 
