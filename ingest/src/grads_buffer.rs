@@ -67,7 +67,9 @@ impl GradsBuffer {
             order.sort_by_key(|&i| self.rows[i].key());
         }
         let values: Vec<f32> = if sorted {
-            self.values.clone()
+            // Hand the buffer to Arrow without a copy; the next row group allocates anew.
+            let capacity = self.values.capacity();
+            std::mem::replace(&mut self.values, Vec::with_capacity(capacity))
         } else {
             let mut v = Vec::with_capacity(self.values.len());
             for &i in &order {
