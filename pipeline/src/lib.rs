@@ -8,6 +8,7 @@
 //! same set.
 
 pub mod error;
+mod grad_values;
 mod hiding_store;
 pub mod memory;
 pub mod session;

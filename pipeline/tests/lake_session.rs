@@ -119,6 +119,13 @@ async fn run_and_step_filters_prune_files_and_row_groups() {
     let (total, matched) = (numbers[0], numbers[1]);
     assert_eq!(total, 2 * STEPS as usize, "one row group per step and run");
     assert_eq!(matched, 2, "only step 4 of each run:\n{analyzed}");
+    // grad_values hands key filters, and param names as param_ids, to the grads scan.
+    let plan = query_text(&s, "EXPLAIN SELECT sum(value) FROM grad_values WHERE param = 'b' AND step = 4").await;
+    assert!(plan.contains("ExplodeGradValuesExec"), "{plan}");
+    let scan = plan.lines().find(|l| l.contains("DataSourceExec")).unwrap_or_default();
+    assert!(scan.contains("predicate=") && scan.contains("param_id@") && scan.contains("step@"), "{plan}");
+    let sum = query_text(&s, "SELECT count(*) AS n FROM grad_values WHERE param = 'b' AND step = 4").await;
+    assert!(sum.contains("| 6 |"), "3 values in each of 2 runs:\n{sum}");
     let sum = query_text(&s, "SELECT sum(numel) AS n FROM grads WHERE step = 4").await;
     assert!(sum.contains(&format!("| {} |", 2 * (W_LEN + 3))), "{sum}");
 }
