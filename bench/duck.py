@@ -14,6 +14,9 @@ start = time.perf_counter()
 rows = con.execute(sql).fetchall()
 secs = time.perf_counter() - start
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"{secs:.3f} s, {len(rows)} rows, peak RSS {rss_mb:.0f} MB")
-for r in rows[:8]:
-    print("   ", r)
+try:
+    print(f"{secs:.3f} s, {len(rows)} rows, peak RSS {rss_mb:.0f} MB", flush=True)
+    for r in rows[:8]:
+        print("   ", r, flush=True)
+except BrokenPipeError:  # the caller kept only the timing line
+    sys.stdout = None
