@@ -237,9 +237,9 @@ fn check_grads_batch(batch: &arrow::array::RecordBatch, first_row: u64) -> std::
         if padding.iter().any(|&v| v != 0.0) {
             return Err(format!("row {row}: padding after element {n} is not zero"));
         }
+        // The writer computed these with the same function: any difference is corruption.
         let s = summarize(valid);
-        let same =
-            |a: f32, b: f32| (a.is_nan() && b.is_nan()) || a == b || (a - b).abs() <= 1e-6 * a.abs().max(b.abs());
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
         if !same(s.l2, l2.value(i)) || !same(s.max_abs, max_abs.value(i)) || values.is_null(i) {
             return Err(format!("row {row}: values disagree with the stored l2/max_abs (corrupt data)"));
         }

@@ -96,8 +96,13 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// The writer settings of DESIGN §2: gradient values byte-stream-split, no
-/// dictionary, no statistics; key columns with page statistics; ZSTD; the
-/// sort order declared on every row group.
+/// dictionary, no statistics; key columns with page statistics; ZSTD.
+///
+/// Sort order: readers (DataFusion among them) take a row group's
+/// `sorting_columns` as the order of the whole *file*. Rows are sorted by
+/// (step, param_id, chunk, kind, sample) within each row group, but across row
+/// groups only `step` is in order (the writer starts a new file rather than let
+/// it go back), so `step` is all that is declared.
 fn writer_properties(table: Table, zstd_level: i32) -> Result<WriterProperties> {
     let level = ZstdLevel::try_new(zstd_level)
         .map_err(|e| IngestError::InvalidArgument(format!("zstd level {zstd_level}: {e}")))?;
@@ -119,17 +124,12 @@ fn writer_properties(table: Table, zstd_level: i32) -> Result<WriterProperties> 
             .set_column_encoding(values.clone(), Encoding::BYTE_STREAM_SPLIT)
             .set_column_dictionary_enabled(values.clone(), false)
             .set_column_statistics_enabled(values, EnabledStatistics::None)
-            .set_sorting_columns(Some(grads_sort_order()));
+            .set_sorting_columns(Some(vec![sorting(0)]));
     }
     if table == Table::Scalars {
         b = b.set_sorting_columns(Some(vec![sorting(0)]));
     }
     Ok(b.build())
-}
-
-/// (step, param_id, chunk, kind, sample) as Parquet leaf-column indices.
-fn grads_sort_order() -> Vec<SortingColumn> {
-    [0, 3, 4, 1, 2].into_iter().map(sorting).collect()
 }
 
 fn sorting(column_idx: i32) -> SortingColumn {

@@ -314,6 +314,8 @@ struct Worker {
     file: Option<AtomicParquetFile>,
     next_grads_part: u64,
     next_scalars_part: u64,
+    /// Highest step in the open grads file and the buffer (None: no file open).
+    file_max_step: Option<i64>,
     scalars: Vec<(i64, String, f64)>,
     stats: WriteStats,
 }
@@ -330,6 +332,7 @@ impl Worker {
             file: None,
             next_grads_part: 0,
             next_scalars_part: 0,
+            file_max_step: None,
             scalars: Vec::new(),
             stats,
         }
@@ -339,6 +342,12 @@ impl Worker {
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 Msg::Grad { step, kind, sample, param_id, data, _permit } => {
+                    // Files declare themselves sorted by step: never let a file go back.
+                    if self.file_max_step.is_some_and(|max| step < max) {
+                        self.write_row_group()?;
+                        self.close_grads_file()?;
+                    }
+                    self.file_max_step = Some(self.file_max_step.map_or(step, |m| m.max(step)));
                     self.stats.non_finite += self.buffer.push_tensor(step, kind, sample, param_id, &data);
                     self.stats.values += data.len() as u64;
                     drop(data);
@@ -389,6 +398,7 @@ impl Worker {
     }
 
     fn close_grads_file(&mut self) -> Result<()> {
+        self.file_max_step = None;
         if let Some(file) = self.file.take() {
             let (_, size) = file.finish()?;
             self.stats.files += 1;

@@ -64,12 +64,20 @@ fn damaged_and_foreign_files_are_named() {
     let mut w = parquet::arrow::ArrowWriter::try_new(File::create(&foreign).unwrap(), schema, None).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
-    // Bytes flipped inside the data of another file: only the deep check decodes them.
+    // Bytes overwritten inside the compressed gradient values of another file: only the
+    // deep check decodes them. The offset comes from the file's own metadata (values
+    // column). Parquet pages carry no checksum here, so a change too small to alter a
+    // chunk's f32 l2 or max_abs would go unseen; 64 bytes of the stream never are.
     let flipped = &parts[1];
+    let middle = {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(File::open(flipped).unwrap()).unwrap();
+        let values = reader.metadata().row_group(0).column(8);
+        values.data_page_offset() as u64 + values.compressed_size() as u64 / 2
+    };
     let mut f = OpenOptions::new().write(true).open(flipped).unwrap();
-    let len = f.metadata().unwrap().len();
-    f.seek(SeekFrom::Start(len / 3)).unwrap();
-    f.write_all(&[0xA5; 8]).unwrap();
+    f.seek(SeekFrom::Start(middle)).unwrap();
+    f.write_all(&[0xA5; 64]).unwrap();
     drop(f);
     // The hidden leftover of a killed writer is harmless.
     std::fs::write(lake.path().join("grads/run=s/.part-000010.parquet.inprogress"), b"partial").unwrap();

@@ -161,8 +161,9 @@ fn files_carry_the_declared_encodings_sort_order_and_statistics() {
     let kv = meta.file_metadata().key_value_metadata().unwrap();
     assert!(kv.iter().any(|k| k.key == "gradlake.format_version" && k.value.as_deref() == Some("1")));
     let rg = meta.row_group(0);
+    // Only `step` holds across row groups, and readers take the declaration as the file's order.
     let sorting: Vec<i32> = rg.sorting_columns().unwrap().iter().map(|s| s.column_idx).collect();
-    assert_eq!(sorting, [0, 3, 4, 1, 2], "(step, param_id, chunk, kind, sample)");
+    assert_eq!(sorting, [0], "step");
     for col in rg.columns() {
         let path = col.column_path().string();
         assert!(matches!(col.compression(), Compression::ZSTD(_)), "{path}");
@@ -240,4 +241,31 @@ async fn blocking_writes_from_inside_a_tokio_task_do_not_deadlock() {
         .unwrap();
     }
     assert_eq!(w.finish().unwrap().tensors, 1000);
+}
+
+/// Kinds have their own step order, so a later tensor may have a lower step than one
+/// already in the file; the writer then starts a new file, so that every file really
+/// is sorted by step, as it declares.
+#[test]
+fn a_step_going_back_for_another_kind_starts_a_new_file() {
+    let lake = tempfile::tempdir().unwrap();
+    let params = vec![ParamSpec::new("w", [10])];
+    let mut w = LakeWriter::create(lake.path(), &info("r"), params, WriterOptions::default()).unwrap();
+    let mut write =
+        |step, kind| w.write_grad_blocking(GradKey { step, kind, sample: 0, param: "w" }, vec![1.0; 10]).unwrap();
+    write(5, Kind::Full);
+    write(6, Kind::Full);
+    write(3, Kind::Minibatch); // allowed: another kind
+    write(4, Kind::Minibatch);
+    w.finish().unwrap();
+    let dir = lake.path().join("grads/run=r");
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), 2);
+    for f in files {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&f).unwrap()).unwrap().build().unwrap();
+        let steps: Vec<i64> =
+            reader.flat_map(|b| b.unwrap().column(0).as_primitive::<Int64Type>().values().to_vec()).collect();
+        assert!(steps.is_sorted(), "{}: {steps:?}", f.display());
+    }
 }

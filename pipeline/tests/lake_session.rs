@@ -176,3 +176,31 @@ async fn empty_lake_and_files_by_path() {
     let text = query_text(&bare, &format!("SELECT count(*) AS n FROM '{}'", file.display())).await;
     assert!(text.contains(&format!("| {STEPS} |")), "{text}");
 }
+
+/// Regression: files once declared (step, param_id, chunk, kind, sample) on every row
+/// group; DataFusion took that as the file's order and skipped the sort of ORDER BY.
+#[tokio::test]
+async fn order_by_is_honoured_across_row_groups_and_kinds() {
+    use gradlake_ingest::synth::{SynthConfig, generate};
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SynthConfig::small("s", 1, 6);
+    cfg.params = vec![ParamSpec::new("w", [100, 100]), ParamSpec::new("b", [100])];
+    cfg.samples = 3;
+    cfg.draws = 2;
+    let options = WriterOptions { row_group_bytes: 64 << 10, ..Default::default() };
+    generate(dir.path(), &cfg, options, &mut |_| {}).unwrap();
+    let s = open(dir.path()).await;
+    let batches = query(&s, "SELECT step, param_id, chunk FROM grads ORDER BY step, param_id, chunk").await;
+    let mut rows = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            rows.push((
+                b.column(0).as_primitive::<Int64Type>().value(i),
+                b.column(1).as_primitive::<datafusion::arrow::datatypes::Int32Type>().value(i),
+                b.column(2).as_primitive::<datafusion::arrow::datatypes::Int32Type>().value(i),
+            ));
+        }
+    }
+    assert!(!rows.is_empty());
+    assert!(rows.is_sorted(), "ORDER BY must sort");
+}
