@@ -83,6 +83,9 @@ fn synth_then_check_then_sql_in_every_format() {
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "n\n90\n", "30 values at each of 3 noise points");
+    // SHOW and EXPLAIN render like queries.
+    let o = gradlake(&["sql", "--lake", l, "--format", "csv", "SHOW TABLES"]);
+    assert!(stdout(&o).contains("grad_values") && stdout(&o).contains("grads"), "{}", stdout(&o));
     // parquet output to a file, read back by path without a lake.
     let out = dir.path().join("out.parquet");
     let o = gradlake(&[

@@ -32,7 +32,7 @@ pub struct RunSummary {
 }
 
 /// Executes the `;`-separated statements of `sql` in order. Each statement
-/// that returns rows is rendered to `out` in `format`; DDL (CREATE VIEW, ...)
+/// with output columns is rendered to `out` in `format`; DDL (CREATE VIEW, ...)
 /// renders nothing. Results stream: only the table format buffers rows, at
 /// most `table_row_limit`, and then stops the query.
 pub async fn run_statements<W: Write + Send>(
@@ -45,14 +45,12 @@ pub async fn run_statements<W: Write + Send>(
     let statements = DFParser::parse_sql(sql)?;
     let mut summary = RunSummary::default();
     for statement in statements {
-        let is_query = matches!(
-            &statement,
-            datafusion::sql::parser::Statement::Statement(s) if matches!(**s, datafusion::sql::sqlparser::ast::Statement::Query(_) | datafusion::sql::sqlparser::ast::Statement::Explain { .. })
-        );
         let plan = ctx.state().statement_to_plan(statement).await?;
         let df = ctx.execute_logical_plan(plan).await?;
         summary.statements += 1;
-        if !is_query {
+        // DDL (CREATE VIEW, SET, ...) has no output columns; everything else is rendered,
+        // SHOW and EXPLAIN included.
+        if df.schema().fields().is_empty() {
             df.collect().await?;
             continue;
         }
