@@ -9,13 +9,20 @@ use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Sche
 use datafusion::datasource::MemTable;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 
+/// `fixtures/` of the checkout being tested. Read at run time: the build directory
+/// is shared between checkouts (CI), so a path baked in at compile time could
+/// point at another clone.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test")).join("../fixtures")
+}
+
 pub fn fixture_in(dir: &str, name: &str) -> Vec<f64> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/{dir}/{name}.txt"));
+    let path = fixtures().join(format!("{dir}/{name}.txt"));
     std::fs::read_to_string(path).unwrap().lines().map(|l| l.parse().unwrap()).collect()
 }
 
 pub fn reference_in(dir: &str, name: &str) -> serde_json::Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../fixtures/{dir}/reference.json"));
+    let path = fixtures().join(format!("{dir}/reference.json"));
     let all: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     all["sets"][name].clone()
 }
