@@ -58,23 +58,6 @@ pub fn in_progress_path(final_path: &Path) -> PathBuf {
     final_path.with_file_name(format!(".{name}{IN_PROGRESS_SUFFIX}"))
 }
 
-/// The next unused part number in a directory (0 for a new directory).
-pub fn next_part_number(dir: &Path) -> Result<u64> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(IngestError::io(dir, e)),
-    };
-    let mut next = 0;
-    for entry in entries {
-        let entry = entry.map_err(|e| IngestError::io(dir, e))?;
-        if let Some(n) = parse_part_name(&entry.file_name().to_string_lossy()) {
-            next = next.max(n + 1);
-        }
-    }
-    Ok(next)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
