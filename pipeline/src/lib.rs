@@ -12,6 +12,7 @@ mod grad_values;
 mod hiding_store;
 pub mod memory;
 pub mod session;
+pub mod spectrum;
 pub mod stats;
 pub mod udf;
 mod views;

@@ -1,0 +1,270 @@
+//! One covariance estimator chosen by a [`Method`].
+
+use super::exact::{ExactCovariance, MAX_DIM};
+use super::{FrequentDirections, GramCovariance, Spectrum, SpectrumError};
+
+/// Sketch rows when none are asked for.
+pub const DEFAULT_RANK: usize = 128;
+
+/// The most sketch rows accepted (a sketch of d = 10⁴ would hold 15 GiB).
+pub const MAX_RANK: usize = 1 << 16;
+
+/// `auto` keeps rows (Gram) while they take at most this many bytes...
+const AUTO_GRAM_BYTES: usize = 64 << 20;
+/// ...and at most d of them; then it switches to the exact method up to this
+/// dimension (a 32 MiB scatter matrix), to Frequent Directions beyond.
+const AUTO_EXACT_MAX_DIM: usize = 2048;
+
+/// How a covariance spectrum is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Method {
+    /// d × d scatter matrix: exact, O(d²) memory.
+    Exact,
+    /// n × n Gram matrix: exact, O(n·d) memory.
+    Gram,
+    /// Frequent Directions with `rank` rows: O(rank·d) memory, bounded error.
+    Fd {
+        /// Sketch rows ℓ.
+        rank: usize,
+    },
+    /// Gram while n ≤ d and the rows fit in 64 MiB; then exact for d ≤ 2048,
+    /// Frequent Directions with `rank` rows beyond.
+    Auto {
+        /// Sketch rows ℓ if it comes to Frequent Directions.
+        rank: usize,
+    },
+}
+
+impl Method {
+    /// From its SQL name (`exact`, `gram`, `fd`, `auto`) and an optional rank.
+    pub fn parse(name: &str, rank: Option<usize>) -> Option<Method> {
+        let rank = rank.unwrap_or(DEFAULT_RANK);
+        match name.to_ascii_lowercase().as_str() {
+            "exact" => Some(Method::Exact),
+            "gram" => Some(Method::Gram),
+            "fd" => Some(Method::Fd { rank }),
+            "auto" => Some(Method::Auto { rank }),
+            _ => None,
+        }
+    }
+
+    /// Its SQL name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Method::Exact => "exact",
+            Method::Gram => "gram",
+            Method::Fd { .. } => "fd",
+            Method::Auto { .. } => "auto",
+        }
+    }
+
+    /// Its name with its rank, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Method::Fd { rank } | Method::Auto { rank } => format!("'{}' (rank {rank})", self.name()),
+            _ => format!("'{}'", self.name()),
+        }
+    }
+
+    /// The rank for the methods that have one, else 0.
+    pub fn rank(&self) -> usize {
+        match self {
+            Method::Fd { rank } | Method::Auto { rank } => *rank,
+            _ => 0,
+        }
+    }
+}
+
+/// The state an estimator is in.
+#[derive(Debug, Clone)]
+pub(crate) enum State {
+    /// No row yet: the dimension is not known.
+    Empty,
+    Exact(ExactCovariance),
+    Gram(GramCovariance),
+    Fd(FrequentDirections),
+}
+
+/// A covariance estimator: its method, its state and the rows it skipped.
+#[derive(Debug, Clone)]
+pub struct CovEstimator {
+    method: Method,
+    pub(crate) state: State,
+    skipped: u64,
+}
+
+impl CovEstimator {
+    /// An empty estimator.
+    pub fn new(method: Method) -> Self {
+        Self { method, state: State::Empty, skipped: 0 }
+    }
+
+    pub(crate) fn from_state(method: Method, state: State, skipped: u64) -> Self {
+        Self { method, state, skipped }
+    }
+
+    /// The method.
+    pub fn method(&self) -> Method {
+        self.method
+    }
+
+    /// Name of the estimator in use now (`auto` resolves to one of the others).
+    pub fn current(&self) -> &'static str {
+        match &self.state {
+            State::Empty => self.method.name(),
+            State::Exact(_) => "exact",
+            State::Gram(_) => "gram",
+            State::Fd(_) => "fd",
+        }
+    }
+
+    /// Rows used.
+    pub fn count(&self) -> u64 {
+        match &self.state {
+            State::Empty => 0,
+            State::Exact(e) => e.count(),
+            State::Gram(g) => g.count(),
+            State::Fd(f) => f.count(),
+        }
+    }
+
+    /// Rows skipped (NULL or with a non-finite element).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Counts a skipped row.
+    pub fn skip(&mut self) {
+        self.skipped += 1;
+    }
+
+    /// Dimension, once known.
+    pub fn dim(&self) -> Option<usize> {
+        match &self.state {
+            State::Empty => None,
+            State::Exact(e) => Some(e.dim()),
+            State::Gram(g) => Some(g.dim()),
+            State::Fd(f) => Some(f.dim()),
+        }
+    }
+
+    fn start(&mut self, d: usize) -> Result<(), SpectrumError> {
+        self.state = match self.method {
+            Method::Exact => State::Exact(ExactCovariance::new(d)?),
+            Method::Gram | Method::Auto { .. } => State::Gram(GramCovariance::new(d)),
+            Method::Fd { rank } => State::Fd(FrequentDirections::new(d, rank)),
+        };
+        Ok(())
+    }
+
+    /// Adds one row.
+    pub fn push(&mut self, row: &[f64]) -> Result<(), SpectrumError> {
+        if matches!(self.state, State::Empty) {
+            self.start(row.len())?;
+        }
+        match &mut self.state {
+            State::Empty => unreachable!("started above"),
+            State::Exact(e) => e.push(row),
+            State::Gram(g) => {
+                g.push(row)?;
+                self.promote_if_due()
+            }
+            State::Fd(f) => f.push(row),
+        }
+    }
+
+    /// Under `auto`, leaves the Gram method once it stops paying.
+    fn promote_if_due(&mut self) -> Result<(), SpectrumError> {
+        let Method::Auto { rank } = self.method else { return Ok(()) };
+        let State::Gram(g) = &self.state else { return Ok(()) };
+        let d = g.dim();
+        if g.count() as usize <= d && g.rows().len() * size_of::<f64>() <= AUTO_GRAM_BYTES {
+            return Ok(());
+        }
+        let mut next = if d <= AUTO_EXACT_MAX_DIM.min(MAX_DIM) {
+            State::Exact(ExactCovariance::new(d)?)
+        } else {
+            State::Fd(FrequentDirections::new(d, rank))
+        };
+        for row in g.rows().chunks_exact(d.max(1)) {
+            match &mut next {
+                State::Exact(e) => e.push(row)?,
+                State::Fd(f) => f.push(row)?,
+                _ => unreachable!("built above"),
+            }
+        }
+        self.state = next;
+        Ok(())
+    }
+
+    /// Adds everything `other` has seen. Both must use the same method.
+    pub fn merge(&mut self, other: CovEstimator) -> Result<(), SpectrumError> {
+        if other.method != self.method {
+            return Err(SpectrumError::Incompatible(format!(
+                "{} with {}",
+                self.method.describe(),
+                other.method.describe()
+            )));
+        }
+        self.skipped += other.skipped;
+        if let (Some(a), Some(b)) = (self.dim(), other.dim())
+            && a != b
+        {
+            return Err(SpectrumError::DimensionMismatch { expected: a, got: b });
+        }
+        let state = std::mem::replace(&mut self.state, State::Empty);
+        self.state = match (state, other.state) {
+            (State::Empty, s) | (s, State::Empty) => s,
+            (State::Exact(mut a), State::Exact(b)) => {
+                a.merge(b)?;
+                State::Exact(a)
+            }
+            (State::Gram(mut a), State::Gram(b)) => {
+                a.merge(b)?;
+                State::Gram(a)
+            }
+            (State::Fd(mut a), State::Fd(b)) => {
+                a.merge(b)?;
+                State::Fd(a)
+            }
+            // Only `auto` mixes states: a Gram side is folded into the other.
+            (State::Gram(g), State::Exact(mut e)) | (State::Exact(mut e), State::Gram(g)) => {
+                for row in g.rows().chunks_exact(g.dim().max(1)) {
+                    e.push(row)?;
+                }
+                State::Exact(e)
+            }
+            (State::Gram(g), State::Fd(mut f)) | (State::Fd(mut f), State::Gram(g)) => {
+                for row in g.rows().chunks_exact(g.dim().max(1)) {
+                    f.push(row)?;
+                }
+                State::Fd(f)
+            }
+            (State::Exact(_), State::Fd(_)) | (State::Fd(_), State::Exact(_)) => {
+                return Err(SpectrumError::Incompatible("an exact estimator with a sketch".into()));
+            }
+        };
+        self.promote_if_due()
+    }
+
+    /// The spectrum, or `None` below two rows.
+    pub fn spectrum(&mut self) -> Result<Option<Spectrum>, SpectrumError> {
+        match &mut self.state {
+            State::Empty => Ok(None),
+            State::Exact(e) => e.spectrum(),
+            State::Gram(g) => g.spectrum(),
+            State::Fd(f) => f.spectrum(),
+        }
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        size_of::<Self>()
+            + match &self.state {
+                State::Empty => 0,
+                State::Exact(e) => e.bytes(),
+                State::Gram(g) => g.bytes(),
+                State::Fd(f) => f.bytes(),
+            }
+    }
+}

@@ -1,0 +1,269 @@
+//! Frequent Directions: a covariance sketch in O(rank·d) memory.
+
+use faer::linalg::matmul::matmul;
+use faer::{Accum, Mat, MatRef, Par};
+
+use super::eigen::{eigen_desc, eigenvalues_desc};
+use super::{Spectrum, SpectrumError, norm_sq};
+
+/// The Frequent Directions sketch (Liberty 2013; Ghashami, Liberty, Phillips
+/// and Woodruff 2016, the "fast" variant with a buffer of 2ℓ rows) of the
+/// *centred* scatter matrix S = Σ (x_i − x̄)(x_i − x̄)ᵀ.
+///
+/// **Centring.** The mean is not known until the stream ends, so the sketch
+/// is fed Welford's increments instead of the raw rows:
+/// r_n = √((n−1)/n)·(x_n − x̄_{n−1}), for which Σ r_n r_nᵀ = S exactly (the
+/// first row gives r_1 = 0). Two sketches merge by Chan's formula, which adds
+/// one more row √(n_a·n_b/n)·(x̄_b − x̄_a). Both are rank-one, positive
+/// semi-definite terms, so the sketch approximates S itself; the mean
+/// direction never takes a row and the error bound is that of the centred data.
+///
+/// **Shrinking.** When the buffer B holds 2ℓ rows, the eigendecomposition of
+/// the small Gram matrix BBᵀ = UΛUᵀ (f64) gives B's singular values and right
+/// singular vectors; with δ = λ_ℓ (the ℓ-th largest), B becomes
+/// diag(√((λ_i − δ)/λ_i))·U_ℓᵀ·B: at most ℓ − 1 orthogonal rows, whose Gram
+/// matrix is known (λ_i − δ) and is not recomputed at the next shrink.
+///
+/// **Guarantee.** With Δ the sum of every δ (kept exactly, merges add theirs):
+/// 0 ≼ S − BᵀB ≼ Δ·I, so each eigenvalue obeys λ_i − Δ ≤ λ̂_i ≤ λ_i, and
+/// Δ ≤ ‖A − A_k‖_F²/(ℓ − k) for every k < ℓ, ‖A − A_k‖_F² being the sum of
+/// S's eigenvalues beyond the k-th. The covariance is S/(n − 1); its trace
+/// is tracked exactly. Memory: 3ℓ·d + 2d values, whatever n.
+#[derive(Debug, Clone)]
+pub struct FrequentDirections {
+    d: usize,
+    rank: usize,
+    n: u64,
+    mean: Vec<f64>,
+    /// 2ℓ rows of length d, row-major; the first `filled` are live.
+    buffer: Vec<f64>,
+    filled: usize,
+    /// The first `orthogonal` rows are mutually orthogonal, with squared norms `norms`.
+    orthogonal: usize,
+    norms: Vec<f64>,
+    /// Room for the ℓ − 1 rows a shrink produces.
+    scratch: Vec<f64>,
+    shrinkage: f64,
+    total: f64,
+}
+
+/// What [`super::codec`] stores of a sketch.
+pub(crate) struct FdParts<'a> {
+    pub d: usize,
+    pub rank: usize,
+    pub n: u64,
+    pub shrinkage: f64,
+    pub total: f64,
+    pub mean: &'a [f64],
+    pub norms: &'a [f64],
+    pub rows: &'a [f64],
+}
+
+impl FrequentDirections {
+    /// An empty sketch with `rank` ≥ 1 rows for vectors of length `d`.
+    pub fn new(d: usize, rank: usize) -> Self {
+        let rank = rank.max(1);
+        Self {
+            d,
+            rank,
+            n: 0,
+            mean: vec![0.0; d],
+            buffer: Vec::new(),
+            filled: 0,
+            orthogonal: 0,
+            norms: Vec::new(),
+            scratch: Vec::new(),
+            shrinkage: 0.0,
+            total: 0.0,
+        }
+    }
+
+    /// From stored parts; `norms` are those of the leading orthogonal rows.
+    pub(crate) fn from_parts(parts: FdParts<'_>) -> Self {
+        let mut fd = Self::new(parts.d, parts.rank);
+        fd.n = parts.n;
+        fd.shrinkage = parts.shrinkage;
+        fd.total = parts.total;
+        fd.mean.copy_from_slice(parts.mean);
+        fd.allocate();
+        let rows = parts.rows.len() / parts.d.max(1);
+        fd.buffer[..parts.rows.len()].copy_from_slice(parts.rows);
+        fd.filled = rows;
+        fd.orthogonal = parts.norms.len();
+        fd.norms = parts.norms.to_vec();
+        fd
+    }
+
+    /// What the codec stores.
+    pub(crate) fn parts(&self) -> FdParts<'_> {
+        FdParts {
+            d: self.d,
+            rank: self.rank,
+            n: self.n,
+            shrinkage: self.shrinkage,
+            total: self.total,
+            mean: &self.mean,
+            norms: &self.norms[..self.orthogonal],
+            rows: &self.buffer[..self.filled * self.d],
+        }
+    }
+
+    /// Dimension.
+    pub fn dim(&self) -> usize {
+        self.d
+    }
+
+    /// Sketch rows ℓ.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Rows seen.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Δ: the total shrinkage, in units of the scatter matrix.
+    pub fn shrinkage(&self) -> f64 {
+        self.shrinkage
+    }
+
+    fn allocate(&mut self) {
+        if self.buffer.is_empty() {
+            self.buffer = vec![0.0; 2 * self.rank * self.d];
+            self.scratch = vec![0.0; self.rank * self.d];
+            self.norms = Vec::with_capacity(self.rank);
+        }
+    }
+
+    /// Adds one observation.
+    pub fn push(&mut self, x: &[f64]) -> Result<(), SpectrumError> {
+        if x.len() != self.d {
+            return Err(SpectrumError::DimensionMismatch { expected: self.d, got: x.len() });
+        }
+        let before = self.n as f64;
+        self.n += 1;
+        if before == 0.0 {
+            self.mean.copy_from_slice(x);
+            return Ok(());
+        }
+        self.allocate();
+        let factor = (before / (before + 1.0)).sqrt();
+        let d = self.d;
+        let slot = &mut self.buffer[self.filled * d..(self.filled + 1) * d];
+        for ((r, m), &v) in slot.iter_mut().zip(self.mean.iter_mut()).zip(x) {
+            let diff = v - *m;
+            *r = factor * diff;
+            *m += diff / (before + 1.0);
+        }
+        self.total += norm_sq(slot);
+        self.filled += 1;
+        if self.filled == 2 * self.rank {
+            self.shrink()?;
+        }
+        Ok(())
+    }
+
+    /// Appends a row of the scatter's square root (its norm already counted in `total`).
+    fn append_row(&mut self, row: &[f64]) -> Result<(), SpectrumError> {
+        self.allocate();
+        let d = self.d;
+        self.buffer[self.filled * d..(self.filled + 1) * d].copy_from_slice(row);
+        self.filled += 1;
+        if self.filled == 2 * self.rank {
+            self.shrink()?;
+        }
+        Ok(())
+    }
+
+    /// Adds everything `other` has seen (Chan's mean correction plus its rows).
+    pub fn merge(&mut self, other: FrequentDirections) -> Result<(), SpectrumError> {
+        if other.d != self.d {
+            return Err(SpectrumError::DimensionMismatch { expected: self.d, got: other.d });
+        }
+        if other.rank != self.rank {
+            return Err(SpectrumError::Incompatible(format!(
+                "Frequent Directions sketches of rank {} and {}",
+                self.rank, other.rank
+            )));
+        }
+        if other.n == 0 {
+            return Ok(());
+        }
+        if self.n == 0 {
+            *self = other;
+            return Ok(());
+        }
+        let (na, nb) = (self.n as f64, other.n as f64);
+        let n = na + nb;
+        let weight = (na * nb / n).sqrt();
+        let cross: Vec<f64> = other.mean.iter().zip(&self.mean).map(|(b, a)| weight * (b - a)).collect();
+        self.mean.iter_mut().zip(&other.mean).for_each(|(a, b)| *a += (b - *a) * nb / n);
+        self.n += other.n;
+        self.total += other.total + norm_sq(&cross);
+        self.shrinkage += other.shrinkage;
+        for row in other.buffer[..other.filled * other.d].chunks_exact(self.d.max(1)) {
+            self.append_row(row)?;
+        }
+        self.append_row(&cross)
+    }
+
+    /// BBᵀ of the live rows, using the known norms of the orthogonal ones.
+    fn buffer_gram(&self) -> Mat<f64> {
+        let (m, k, d) = (self.filled, self.orthogonal, self.d);
+        let mut g = Mat::zeros(m, m);
+        for (i, &v) in self.norms[..k].iter().enumerate() {
+            g[(i, i)] = v;
+        }
+        if m > k {
+            let fresh = MatRef::from_row_major_slice(&self.buffer[k * d..m * d], m - k, d);
+            let live = MatRef::from_row_major_slice(&self.buffer[..m * d], m, d);
+            matmul(g.as_mut().submatrix_mut(k, 0, m - k, m), Accum::Replace, fresh, live.transpose(), 1.0, Par::Seq);
+        }
+        g
+    }
+
+    fn shrink(&mut self) -> Result<(), SpectrumError> {
+        let (m, d, rank) = (self.filled, self.d, self.rank);
+        let (values, u) = eigen_desc(self.buffer_gram().as_ref())?;
+        let delta = if m >= rank { values[rank - 1].max(0.0) } else { 0.0 };
+        let keep = values.iter().take(rank - 1).take_while(|&&v| v - delta > 0.0).count();
+        let weights = Mat::from_fn(keep, m, |i, j| ((values[i] - delta) / values[i]).sqrt() * u[(j, i)]);
+        let live = MatRef::from_row_major_slice(&self.buffer[..m * d], m, d);
+        let out = faer::MatMut::from_row_major_slice_mut(&mut self.scratch[..keep * d], keep, d);
+        matmul(out, Accum::Replace, weights.as_ref(), live, 1.0, Par::Seq);
+        self.buffer[..keep * d].copy_from_slice(&self.scratch[..keep * d]);
+        self.norms.clear();
+        self.norms.extend(values[..keep].iter().map(|v| v - delta));
+        self.filled = keep;
+        self.orthogonal = keep;
+        self.shrinkage += delta;
+        Ok(())
+    }
+
+    /// The covariance's top min(ℓ, d, rows held) eigenvalues, each at most
+    /// `error_bound` below the truth, or `None` below two observations.
+    pub fn spectrum(&self) -> Result<Option<Spectrum>, SpectrumError> {
+        if self.n < 2 {
+            return Ok(None);
+        }
+        let scale = 1.0 / (self.n - 1) as f64;
+        let mut eigenvalues = eigenvalues_desc(self.buffer_gram().as_ref())?;
+        eigenvalues.truncate(self.rank.min(self.d));
+        eigenvalues.iter_mut().for_each(|v| *v = v.max(0.0) * scale);
+        Ok(Some(Spectrum {
+            eigenvalues,
+            error_bound: self.shrinkage * scale,
+            total_variance: self.total * scale,
+            n: self.n,
+            d: self.d,
+        }))
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        size_of::<Self>()
+            + (self.buffer.capacity() + self.scratch.capacity() + self.mean.capacity() + self.norms.capacity())
+                * size_of::<f64>()
+    }
+}

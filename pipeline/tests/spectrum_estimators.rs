@@ -1,0 +1,205 @@
+//! The covariance estimators against numpy/LAPACK (`fixtures/spectrum`) and
+//! Frequent Directions against its theoretical error bound.
+
+mod common;
+
+use gradlake_pipeline::spectrum::{CovEstimator, Method, Spectrum, codec};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, StandardNormal};
+
+struct Case {
+    name: String,
+    d: usize,
+    rows: Vec<Vec<f64>>,
+    eigvalsh: Vec<f64>,
+}
+
+fn cases() -> Vec<Case> {
+    let path = common::fixtures().join("spectrum/reference.json");
+    let all: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Case {
+            name: c["name"].as_str().unwrap().to_string(),
+            d: c["d"].as_u64().unwrap() as usize,
+            rows: c["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect())
+                .collect(),
+            eigvalsh: c["eigvalsh"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect(),
+        })
+        .collect()
+}
+
+fn spectrum_of(method: Method, rows: &[Vec<f64>]) -> Spectrum {
+    let mut e = CovEstimator::new(method);
+    for r in rows {
+        e.push(r).unwrap();
+    }
+    e.spectrum().unwrap().unwrap()
+}
+
+/// Agreement to 1e-9 relative; eigenvalues that are zero in exact arithmetic
+/// (rank-deficient cases) only to round-off of the largest.
+fn assert_close(case: &str, got: &[f64], want: &[f64]) {
+    let largest = want[0];
+    for (k, (g, w)) in got.iter().zip(want).enumerate() {
+        let tolerance = 1e-9 * w.abs() + 1e-13 * largest;
+        assert!((g - w).abs() <= tolerance, "{case}: λ_{} = {g}, numpy {w}", k + 1);
+    }
+}
+
+#[test]
+fn exact_matches_numpy_eigvalsh() {
+    for c in cases() {
+        let s = spectrum_of(Method::Exact, &c.rows);
+        assert_eq!(s.eigenvalues.len(), c.d, "{}", c.name);
+        assert_close(&c.name, &s.eigenvalues, &c.eigvalsh);
+        assert_eq!(s.error_bound, 0.0);
+        let trace: f64 = c.eigvalsh.iter().sum();
+        assert!((s.total_variance - trace).abs() <= 1e-9 * trace, "{}", c.name);
+    }
+}
+
+#[test]
+fn gram_matches_numpy_on_the_nonzero_part() {
+    for c in cases() {
+        let s = spectrum_of(Method::Gram, &c.rows);
+        assert_eq!(s.eigenvalues.len(), (c.rows.len() - 1).min(c.d), "{}", c.name);
+        assert_close(&c.name, &s.eigenvalues, &c.eigvalsh);
+    }
+}
+
+#[test]
+fn auto_and_a_sketch_wider_than_the_data_are_exact() {
+    for c in cases() {
+        assert_close(&c.name, &spectrum_of(Method::Auto { rank: 8 }, &c.rows).eigenvalues, &c.eigvalsh);
+        // Rank above d: every shrink removes only round-off.
+        let s = spectrum_of(Method::Fd { rank: c.d + 1 }, &c.rows);
+        assert!(s.error_bound <= 1e-12 * c.eigvalsh[0], "{}: {}", c.name, s.error_bound);
+        assert_close(&c.name, &s.eigenvalues, &c.eigvalsh[..s.eigenvalues.len()]);
+    }
+}
+
+#[test]
+fn merged_partial_states_match_numpy_after_a_round_trip_through_bytes() {
+    for c in cases() {
+        for method in [Method::Exact, Method::Gram, Method::Auto { rank: 8 }, Method::Fd { rank: c.d + 1 }] {
+            let n = c.rows.len();
+            let mut parts: Vec<CovEstimator> = (0..3).map(|_| CovEstimator::new(method)).collect();
+            // Uneven parts, one of them a single row.
+            for (i, r) in c.rows.iter().enumerate() {
+                let part = if i == 0 {
+                    0
+                } else if i < n / 3 {
+                    1
+                } else {
+                    2
+                };
+                parts[part].push(r).unwrap();
+            }
+            let mut merged = CovEstimator::new(method);
+            for mut p in parts {
+                merged.merge(codec::decode(&codec::encode(&mut p)).unwrap()).unwrap();
+            }
+            let s = merged.spectrum().unwrap().unwrap();
+            assert_eq!(s.n, n as u64);
+            assert_close(&format!("{} {method:?}", c.name), &s.eigenvalues, &c.eigvalsh[..s.eigenvalues.len()]);
+        }
+    }
+}
+
+/// n rows of dimension d whose population covariance has eigenvalues k^−s
+/// (columns scaled, then mixed by a fixed orthogonal-ish rotation would not
+/// change the spectrum; scaling alone keeps the test simple), plus a mean.
+fn power_law_rows(n: usize, d: usize, s: f64, seed: u64) -> Vec<Vec<f64>> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    (0..n)
+        .map(|_| {
+            (0..d)
+                .map(|k| {
+                    let z: f64 = StandardNormal.sample(&mut rng);
+                    5.0 + z * ((k + 1) as f64).powf(-s / 2.0)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// λ_i − Δ ≤ λ̂_i ≤ λ_i, and Δ ≤ Σ_{i>k} λ_i / (ℓ − k) for every k < ℓ.
+fn assert_within_fd_bound(label: &str, sketch: &Spectrum, exact: &Spectrum, rank: usize) {
+    let slack = 1e-9 * exact.eigenvalues[0];
+    for (i, (approx, truth)) in sketch.eigenvalues.iter().zip(&exact.eigenvalues).enumerate() {
+        assert!(*approx <= truth + slack, "{label}: λ̂_{i} = {approx} above λ = {truth}");
+        assert!(*approx >= truth - sketch.error_bound - slack, "{label}: λ̂_{i} = {approx} below λ − Δ");
+    }
+    let bound =
+        (0..rank).map(|k| exact.eigenvalues[k..].iter().sum::<f64>() / (rank - k) as f64).fold(f64::INFINITY, f64::min);
+    assert!(sketch.error_bound <= bound * (1.0 + 1e-9), "{label}: Δ = {} > bound {bound}", sketch.error_bound);
+    assert!(sketch.error_bound > 0.0, "{label}: the test should make the sketch shrink");
+    assert!((sketch.total_variance - exact.total_variance).abs() <= 1e-9 * exact.total_variance);
+}
+
+#[test]
+fn frequent_directions_stays_within_its_bound_on_known_spectra() {
+    for (s, rank) in [(1.0, 16), (0.5, 24), (2.0, 8)] {
+        let rows = power_law_rows(1500, 120, s, 7);
+        let exact = spectrum_of(Method::Exact, &rows);
+        let sketch = spectrum_of(Method::Fd { rank }, &rows);
+        assert_eq!(sketch.eigenvalues.len(), rank);
+        assert_within_fd_bound(&format!("s={s} ℓ={rank}"), &sketch, &exact, rank);
+        eprintln!("s={s} ℓ={rank}: Δ/λ1 = {}", sketch.error_bound / exact.eigenvalues[0]);
+        if s >= 1.0 {
+            // A fast-decaying spectrum leaves little mass beyond rank ℓ: the error bar must be useful.
+            assert!(sketch.error_bound < 0.2 * exact.eigenvalues[0], "s={s}: Δ too large to be useful");
+        }
+    }
+}
+
+#[test]
+fn merged_frequent_directions_sketches_stay_within_the_bound() {
+    let rank = 16;
+    let rows = power_law_rows(2000, 100, 1.0, 11);
+    // The halves have different means: the merge must add the mean-difference term.
+    let shifted: Vec<Vec<f64>> =
+        rows.iter().enumerate().map(|(i, r)| r.iter().map(|v| if i < 700 { v + 0.3 } else { *v }).collect()).collect();
+    let mut a = CovEstimator::new(Method::Fd { rank });
+    let mut b = CovEstimator::new(Method::Fd { rank });
+    for (i, r) in shifted.iter().enumerate() {
+        if i < 700 { a.push(r) } else { b.push(r) }.unwrap();
+    }
+    a.merge(codec::decode(&codec::encode(&mut b)).unwrap()).unwrap();
+    let merged = a.spectrum().unwrap().unwrap();
+    let exact = spectrum_of(Method::Exact, &shifted);
+    assert_within_fd_bound("merged", &merged, &exact, rank);
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let mut e = CovEstimator::new(Method::Exact);
+    e.push(&[1.0, 2.0]).unwrap();
+    let err = e.push(&[1.0, 2.0, 3.0]).unwrap_err().to_string();
+    assert!(err.contains("different lengths") && err.contains("2 then 3"), "{err}");
+    let mut fd = CovEstimator::new(Method::Fd { rank: 4 });
+    fd.push(&[1.0, 2.0]).unwrap();
+    assert!(fd.clone().merge(e.clone()).is_err());
+    let mut other = CovEstimator::new(Method::Fd { rank: 5 });
+    other.push(&[1.0, 2.0]).unwrap();
+    let err = fd.merge(other).unwrap_err().to_string();
+    assert!(err.contains("rank 4") && err.contains("rank 5"), "{err}");
+    let bytes = codec::encode(&mut e);
+    for cut in [0, 3, 10, bytes.len() - 1] {
+        assert!(codec::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    let mut future = bytes.clone();
+    future[4] = 9;
+    assert!(codec::decode(&future).unwrap_err().to_string().contains("version 9"));
+    // One row: no covariance.
+    let mut one = CovEstimator::new(Method::Gram);
+    one.push(&[1.0]).unwrap();
+    assert_eq!(one.spectrum().unwrap(), None);
+}
