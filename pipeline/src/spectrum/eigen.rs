@@ -25,7 +25,7 @@ pub(crate) fn eigen_desc(a: MatRef<'_, f64>) -> Result<(Vec<f64>, Mat<f64>), Spe
 
 /// The Gram matrix X Xᵀ of `rows` row-major rows of length `d`.
 pub(crate) fn gram(rows: &[f64], d: usize, par: Par) -> Mat<f64> {
-    let n = if d == 0 { 0 } else { rows.len() / d };
+    let n = rows.len().checked_div(d).unwrap_or(0);
     let x = MatRef::from_row_major_slice(rows, n, d);
     let mut g = Mat::zeros(n, n);
     matmul(g.as_mut(), Accum::Replace, x, x.transpose(), 1.0, par);

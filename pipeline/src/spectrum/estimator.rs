@@ -178,7 +178,7 @@ impl CovEstimator {
         let Method::Auto { rank } = self.method else { return Ok(()) };
         let State::Gram(g) = &self.state else { return Ok(()) };
         let d = g.dim();
-        if g.count() as usize <= d && g.rows().len() * size_of::<f64>() <= AUTO_GRAM_BYTES {
+        if g.count() as usize <= d && size_of_val(g.rows()) <= AUTO_GRAM_BYTES {
             return Ok(());
         }
         let mut next = if d <= AUTO_EXACT_MAX_DIM.min(MAX_DIM) {

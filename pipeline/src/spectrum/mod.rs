@@ -27,7 +27,7 @@ mod frequent_directions;
 mod gram;
 
 pub use error::SpectrumError;
-pub use estimator::{CovEstimator, Method};
+pub use estimator::{CovEstimator, DEFAULT_RANK, MAX_RANK, Method};
 pub use exact::ExactCovariance;
 pub use frequent_directions::FrequentDirections;
 pub use gram::GramCovariance;

@@ -1,26 +1,42 @@
-//! The SQL functions gradlake adds: thin adapters from DataFusion to [`crate::stats`].
+//! The SQL functions gradlake adds: thin adapters from DataFusion to
+//! [`crate::stats`] and [`crate::spectrum`].
 //!
 //! One function per file, as in DataFusion's own `functions-aggregate`. The
 //! whole-sample statistics share one generic aggregate ([`sample_udaf`]);
-//! each file says only what is particular to its function. Every state is
+//! each file says only what is particular to its function. The covariance
+//! aggregates share [`cov_udaf`] (state: one versioned LargeBinary sketch), the
+//! row-wise scalar functions [`row_udf`]. Every state is
 //! plain Arrow scalars, so partial aggregates merge across partitions (and,
 //! later, machines).
 
 mod args;
+mod cov_groups;
+mod cov_sketch;
+mod cov_spectrum;
+mod cov_udaf;
 mod gaussian_test;
 mod hill_index;
 mod powerlaw_compare;
 mod powerlaw_fit;
 mod powerlaw_gof;
 mod powerlaw_ks_test;
+mod row_udf;
 mod sample_groups;
 mod sample_state;
 mod sample_udaf;
+mod sketch_merge;
+mod sketch_spectrum;
+mod spectrum_fit;
+mod spectrum_ks_test;
 mod stable_alpha;
+mod vec_helpers;
+mod vectors;
 
-use datafusion::logical_expr::AggregateUDF;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion::prelude::SessionContext;
 
+use cov_udaf::CovUdaf;
+use row_udf::RowUdf;
 use sample_udaf::SampleUdaf;
 
 /// Every aggregate function, ready to register.
@@ -33,6 +49,22 @@ pub fn aggregates() -> Vec<AggregateUDF> {
         AggregateUDF::from(SampleUdaf::<gaussian_test::GaussianTest>::new()),
         AggregateUDF::from(SampleUdaf::<hill_index::HillIndex>::new()),
         AggregateUDF::from(SampleUdaf::<stable_alpha::StableAlpha>::new()),
+        AggregateUDF::from(CovUdaf::<cov_spectrum::CovSpectrum>::new()),
+        AggregateUDF::from(CovUdaf::<cov_sketch::CovSketch>::new()),
+        AggregateUDF::from(CovUdaf::<sketch_merge::SketchMerge>::new()),
+    ]
+}
+
+/// Every scalar function, ready to register.
+pub fn scalars() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::from(RowUdf::<sketch_spectrum::SketchSpectrum>::new()),
+        ScalarUDF::from(RowUdf::<sketch_spectrum::SketchInfo>::new()),
+        ScalarUDF::from(RowUdf::<spectrum_fit::SpectrumFitFunction>::new()),
+        ScalarUDF::from(RowUdf::<spectrum_ks_test::SpectrumKsTestFunction>::new()),
+        ScalarUDF::from(RowUdf::<vec_helpers::VecSub>::new()),
+        ScalarUDF::from(RowUdf::<vec_helpers::VecNorm>::new()),
+        ScalarUDF::from(RowUdf::<vec_helpers::VecDot>::new()),
     ]
 }
 
@@ -40,5 +72,8 @@ pub fn aggregates() -> Vec<AggregateUDF> {
 pub fn register(ctx: &SessionContext) {
     for udaf in aggregates() {
         ctx.register_udaf(udaf);
+    }
+    for udf in scalars() {
+        ctx.register_udf(udf);
     }
 }

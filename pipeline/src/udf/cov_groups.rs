@@ -1,0 +1,112 @@
+//! The [`GroupsAccumulator`] of the covariance aggregates: one query computes
+//! spectra for many groups (one per param, per step) with one estimator per
+//! group in a vector, not one boxed accumulator each.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+
+use super::cov_udaf::{CovFunction, apply, for_each_item, for_each_state, state_array};
+use crate::spectrum::{CovEstimator, Method};
+
+/// Every group's estimator.
+pub(crate) struct CovGroups<F: CovFunction> {
+    method: Option<Method>,
+    estimators: Vec<Option<CovEstimator>>,
+    /// Bytes held by the estimators, kept up to date so `size()` is O(1).
+    held: usize,
+    buf: Vec<f64>,
+    _function: std::marker::PhantomData<F>,
+}
+
+impl<F: CovFunction> CovGroups<F> {
+    pub fn new(method: Option<Method>) -> Self {
+        Self { method, estimators: Vec::new(), held: 0, buf: Vec::new(), _function: std::marker::PhantomData }
+    }
+
+    fn resize(&mut self, total_num_groups: usize) {
+        if self.estimators.len() < total_num_groups {
+            self.estimators.resize_with(total_num_groups, || None);
+        }
+    }
+
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Option<CovEstimator>> {
+        let taken = emit_to.take_needed(&mut self.estimators);
+        self.held -= taken.iter().flatten().map(CovEstimator::bytes).sum::<usize>();
+        taken
+    }
+}
+
+fn bytes(e: &Option<CovEstimator>) -> usize {
+    e.as_ref().map_or(0, CovEstimator::bytes)
+}
+
+impl<F: CovFunction> GroupsAccumulator for CovGroups<F> {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.resize(total_num_groups);
+        let (method, estimators, held) = (self.method, &mut self.estimators, &mut self.held);
+        for_each_item::<F>(&values[0], &mut self.buf, |row, item| {
+            if opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) {
+                return Ok(());
+            }
+            let slot = &mut estimators[group_indices[row]];
+            let before = bytes(slot);
+            let result = apply::<F>(slot, method, item);
+            *held = *held + bytes(slot) - before;
+            result
+        })
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let results =
+            self.take(emit_to).into_iter().map(|mut e| F::evaluate(e.as_mut())).collect::<Result<Vec<_>>>()?;
+        if results.is_empty() {
+            return Ok(datafusion::arrow::array::new_empty_array(&F::return_type()));
+        }
+        ScalarValue::iter_to_array(results)
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        Ok(vec![Arc::new(state_array(self.take(emit_to)))])
+    }
+
+    fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
+        self.resize(total_num_groups);
+        let (method, estimators, held) = (self.method, &mut self.estimators, &mut self.held);
+        for_each_state(&values[0], |row, item| {
+            let slot = &mut estimators[group_indices[row]];
+            let before = bytes(slot);
+            let result = apply::<F>(slot, method, item);
+            *held = *held + bytes(slot) - before;
+            result
+        })
+    }
+
+    fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
+        // Each input row becomes a one-row state.
+        let mut states: Vec<Option<CovEstimator>> = vec![None; values[0].len()];
+        let mut buf = Vec::new();
+        for_each_item::<F>(&values[0], &mut buf, |row, item| {
+            if opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) {
+                return Ok(());
+            }
+            apply::<F>(&mut states[row], self.method, item)
+        })?;
+        Ok(vec![Arc::new(state_array(states))])
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self)
+            + self.held
+            + self.estimators.capacity() * size_of::<Option<CovEstimator>>()
+            + self.buf.capacity() * size_of::<f64>()
+    }
+}

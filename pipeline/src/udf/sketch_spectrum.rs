@@ -1,0 +1,129 @@
+//! `sketch_spectrum(s)` and `sketch_info(s)`: what a stored sketch holds.
+//!
+//! `sketch_spectrum` gives the eigenvalues of the sketched covariance
+//! (descending, `List<Float64>`, as `cov_spectrum` would have); NULL below two
+//! rows. `sketch_info` gives `{method, estimator, n, n_skipped, d, rank,
+//! error_bound, total_variance}`: each true eigenvalue λ_i lies in
+//! [λ̂_i, λ̂_i + error_bound] (0 for exact estimators), and total_variance is
+//! the covariance's trace (exact), so 1 − Σλ̂/total_variance bounds the mass
+//! the sketch left out. Bytes that are not a sketch are an error.
+//!
+//! ```sql
+//! SELECT sketch_info(s).error_bound, spectrum_fit(sketch_spectrum(s)) FROM (SELECT cov_sketch(values) AS s FROM grad_vectors)
+//! ```
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+use datafusion::arrow::datatypes::{DataType, Field, Fields};
+use datafusion::common::{Result, ScalarValue, plan_err};
+
+use super::cov_spectrum::{spectrum_type, spectrum_value};
+use super::cov_udaf::spectrum_error;
+use super::row_udf::RowFunction;
+use super::sample_udaf::{f64_value, i64_value, struct_value};
+use crate::spectrum::{CovEstimator, codec};
+
+fn coerce_sketch(function: &str, t: &DataType) -> Result<Vec<DataType>> {
+    match t {
+        DataType::LargeBinary | DataType::Binary | DataType::BinaryView | DataType::Null => {
+            Ok(vec![DataType::LargeBinary])
+        }
+        t => plan_err!("{function}: argument s must be a sketch (LargeBinary from cov_sketch), got {t}"),
+    }
+}
+
+/// Decodes each row's sketch and maps it to a scalar (`null` for NULL rows).
+fn map_sketches(
+    function: &str,
+    sketches: &ArrayRef,
+    null: ScalarValue,
+    mut f: impl FnMut(CovEstimator) -> Result<ScalarValue>,
+) -> Result<ArrayRef> {
+    let sketches = sketches.as_binary::<i64>();
+    let out = (0..sketches.len())
+        .map(|row| {
+            if sketches.is_null(row) {
+                return Ok(null.clone());
+            }
+            f(codec::decode(sketches.value(row)).map_err(|e| spectrum_error(function, e))?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    ScalarValue::iter_to_array(out)
+}
+
+/// `sketch_spectrum`.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+pub struct SketchSpectrum;
+
+impl RowFunction for SketchSpectrum {
+    const NAME: &'static str = "sketch_spectrum";
+    const USAGE: &'static str = "sketch_spectrum(s)";
+    const MIN_ARGS: usize = 1;
+    const MAX_ARGS: usize = 1;
+
+    fn coerce(types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_sketch(Self::NAME, &types[0])
+    }
+
+    fn return_type(_: &[DataType]) -> Result<DataType> {
+        Ok(spectrum_type())
+    }
+
+    fn invoke(args: &[ArrayRef], _: usize, return_type: &DataType) -> Result<ArrayRef> {
+        map_sketches(Self::NAME, &args[0], ScalarValue::try_from(return_type)?, |mut e| {
+            let spectrum = e.spectrum().map_err(|e| spectrum_error(Self::NAME, e))?;
+            spectrum_value(spectrum.map(|s| s.eigenvalues))
+        })
+    }
+}
+
+/// `sketch_info`.
+#[derive(Debug, Default, PartialEq, Eq, Hash)]
+pub struct SketchInfo;
+
+fn info_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("method", DataType::Utf8, true),
+        Field::new("estimator", DataType::Utf8, true),
+        Field::new("n", DataType::Int64, true),
+        Field::new("n_skipped", DataType::Int64, true),
+        Field::new("d", DataType::Int64, true),
+        Field::new("rank", DataType::Int64, true),
+        Field::new("error_bound", DataType::Float64, true),
+        Field::new("total_variance", DataType::Float64, true),
+    ])
+}
+
+impl RowFunction for SketchInfo {
+    const NAME: &'static str = "sketch_info";
+    const USAGE: &'static str = "sketch_info(s)";
+    const MIN_ARGS: usize = 1;
+    const MAX_ARGS: usize = 1;
+
+    fn coerce(types: &[DataType]) -> Result<Vec<DataType>> {
+        coerce_sketch(Self::NAME, &types[0])
+    }
+
+    fn return_type(_: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(info_fields()))
+    }
+
+    fn invoke(args: &[ArrayRef], _: usize, return_type: &DataType) -> Result<ArrayRef> {
+        map_sketches(Self::NAME, &args[0], ScalarValue::try_from(return_type)?, |mut e| {
+            let spectrum = e.spectrum().map_err(|e| spectrum_error(Self::NAME, e))?;
+            let method = e.method();
+            struct_value(
+                &info_fields(),
+                vec![
+                    ScalarValue::Utf8(Some(method.name().to_string())),
+                    ScalarValue::Utf8(Some(e.current().to_string())),
+                    i64_value(Some(e.count())),
+                    i64_value(Some(e.skipped())),
+                    i64_value(e.dim().map(|d| d as u64)),
+                    i64_value((method.rank() > 0).then_some(method.rank() as u64)),
+                    f64_value(spectrum.as_ref().map(|s| s.error_bound)),
+                    f64_value(spectrum.as_ref().map(|s| s.total_variance)),
+                ],
+            )
+        })
+    }
+}
