@@ -49,7 +49,7 @@ fn session(groups: &[Vec<Option<Vec<f64>>>]) -> LakeSession {
                 part.iter().map(|r| r.as_ref().map(|r| r.iter().map(|&x| Some(x as f32)).collect::<Vec<_>>())),
             );
             let g = Int64Array::from(vec![g as i64; part.len()]);
-            partitions[k]
+            partition
                 .push(RecordBatch::try_new(schema.clone(), vec![Arc::new(g), Arc::new(v), Arc::new(v32)]).unwrap());
         }
     }
