@@ -3,42 +3,33 @@
 //!
 //! A SQL view (`unnest(values)` zipped with `range(numel)`, then a join for the
 //! param name) materialises a 4096-entry index list per chunk and probes a hash
-//! table per element. [`ExplodeExec`] instead builds each output column
+//! table per element. [`Explode`] instead builds each output column
 //! directly: `value` is a zero-copy slice of the chunk values when no chunk in
 //! the slice is padded, repeated keys are written once per element, `run`,
 //! `kind` and `param` are dictionary-encoded (their keys are repeated, never the
 //! strings), and the param name comes from a lookup built when the lake is opened.
 //!
-//! Filters on `run`, `step`, `kind`, `sample` and `param_id` are handed to the
-//! `grads` scan (file, row-group and page pruning, and filtering before the
-//! values are decoded); `param = '...'` and `param IN (...)` become `param_id`
-//! filters. All are reported inexact, so DataFusion still applies them.
+//! Filters on the keys and on `param` reach the `grads` scan ([`crate::grads_scan`]).
 
-use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DFSchema, Result, ScalarValue, internal_err};
+use datafusion::common::{Result, internal_err};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::utils::conjunction;
-use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, ReplaceChildrenOptions};
-use datafusion::physical_plan::filter::FilterExec;
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
-};
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use gradlake_ingest::CHUNK_LEN;
+
+use crate::grads_exec::{GradsExec, GradsOperator};
+use crate::grads_scan::{ParamIndex, dict, scan_grads};
 
 /// Output rows per batch, at most: big enough to amortise per-batch work, small
 /// enough (a few MB per column) to keep memory bounded.
@@ -47,64 +38,16 @@ const MAX_OUTPUT_ROWS: usize = 1 << 18;
 /// Columns of `grads` the operator reads, in this order.
 const INPUT: [&str; 8] = ["run", "step", "kind", "sample", "param_id", "chunk", "numel", "values"];
 
-/// Param names of every (run, param_id), known when the lake is opened.
-#[derive(Debug, Default)]
-pub(crate) struct ParamNames {
-    names: Vec<String>,
-    index: HashMap<(String, i32), i32>,
-}
-
-impl ParamNames {
-    /// From the rows of `SELECT run, param_id, param FROM params`.
-    pub fn from_batches(batches: &[RecordBatch]) -> Result<Self> {
-        let mut out = Self::default();
-        let mut by_name: HashMap<String, i32> = HashMap::new();
-        for b in batches {
-            let b = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)
-                .map(|run| (run, b.column(1).clone(), b.column(2).clone()))?;
-            let (runs, ids, names) = (b.0.as_string::<i32>().clone(), b.1, b.2);
-            let names = datafusion::arrow::compute::cast(&names, &DataType::Utf8)?;
-            let names = names.as_string::<i32>();
-            for i in 0..runs.len() {
-                let name = names.value(i).to_string();
-                let next = by_name.len() as i32;
-                let key = *by_name.entry(name.clone()).or_insert_with(|| {
-                    out.names.push(name);
-                    next
-                });
-                out.index.insert((runs.value(i).to_string(), ids.as_primitive::<Int32Type>().value(i)), key);
-            }
-        }
-        Ok(out)
-    }
-
-    fn ids_named(&self, wanted: &[String]) -> Vec<i32> {
-        let mut ids: Vec<i32> = self
-            .index
-            .iter()
-            .filter(|(_, k)| wanted.iter().any(|w| w == &self.names[**k as usize]))
-            .map(|((_, id), _)| *id)
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    }
-}
-
 /// The `grad_values` table provider.
 #[derive(Debug)]
 pub(crate) struct GradValuesTable {
     grads: Arc<dyn TableProvider>,
-    params: Arc<ParamNames>,
+    params: Arc<ParamIndex>,
     schema: SchemaRef,
 }
 
-fn dict() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-}
-
 impl GradValuesTable {
-    pub fn new(grads: Arc<dyn TableProvider>, params: ParamNames) -> Self {
+    pub fn new(grads: Arc<dyn TableProvider>, params: Arc<ParamIndex>) -> Self {
         let schema = Arc::new(Schema::new(vec![
             Field::new("run", dict(), true),
             Field::new("step", DataType::Int64, false),
@@ -115,49 +58,7 @@ impl GradValuesTable {
             Field::new("idx", DataType::Int64, false),
             Field::new("value", DataType::Float32, true),
         ]));
-        Self { grads, params: Arc::new(params), schema }
-    }
-
-    /// The `grads` filter that a `grad_values` filter implies, if any.
-    fn inner_filter(&self, filter: &Expr) -> Option<Expr> {
-        let columns = filter.column_refs();
-        if columns.iter().all(|c| ["run", "step", "kind", "sample", "param_id"].contains(&c.name.as_str())) {
-            return Some(filter.clone());
-        }
-        // param = 'x' / param IN ('x', 'y') → param_id IN (ids of those names in any run).
-        let names: Vec<String> = match filter {
-            Expr::BinaryExpr(b) if b.op == Operator::Eq => match (b.left.as_ref(), b.right.as_ref()) {
-                (Expr::Column(c), Expr::Literal(v, _)) | (Expr::Literal(v, _), Expr::Column(c))
-                    if c.name == "param" =>
-                {
-                    vec![literal_string(v)?]
-                }
-                _ => return None,
-            },
-            Expr::InList(l) if !l.negated && matches!(l.expr.as_ref(), Expr::Column(c) if c.name == "param") => l
-                .list
-                .iter()
-                .map(|e| match e {
-                    Expr::Literal(v, _) => literal_string(v),
-                    _ => None,
-                })
-                .collect::<Option<_>>()?,
-            _ => return None,
-        };
-        let ids = self.params.ids_named(&names);
-        let list = ids.into_iter().map(|id| Expr::Literal(ScalarValue::Int32(Some(id)), None)).collect();
-        Some(datafusion::logical_expr::col("param_id").in_list(list, false))
-    }
-}
-
-fn literal_string(v: &ScalarValue) -> Option<String> {
-    match v {
-        ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
-            Some(s.clone())
-        }
-        // Literals compared with the dictionary-encoded column arrive wrapped.
-        ScalarValue::Dictionary(_, inner) => literal_string(inner),
-        _ => None,
+        Self { grads, params, schema }
     }
 }
 
@@ -172,13 +73,7 @@ impl TableProvider for GradValuesTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(filters
-            .iter()
-            .map(|f| match self.inner_filter(f) {
-                Some(_) => TableProviderFilterPushDown::Inexact,
-                None => TableProviderFilterPushDown::Unsupported,
-            })
-            .collect())
+        Ok(self.params.pushdown(filters))
     }
 
     async fn scan(
@@ -188,113 +83,46 @@ impl TableProvider for GradValuesTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let grads_schema = self.grads.schema();
-        let input_projection: Vec<usize> = INPUT.iter().map(|c| grads_schema.index_of(c)).collect::<Result<_, _>>()?;
-        let inner_filters: Vec<Expr> = filters.iter().filter_map(|f| self.inner_filter(f)).collect();
-        let mut input = self.grads.scan(state, Some(&input_projection), &inner_filters, None).await?;
-        // A filter right above the scan is what DataFusion pushes into the Parquet
-        // reader (row-group and page pruning, filtering before decoding the values).
-        if let Some(predicate) = conjunction(inner_filters) {
-            let df_schema = DFSchema::try_from(input.schema())?;
-            let predicate = state.create_physical_expr(predicate, &df_schema)?;
-            input = Arc::new(FilterExec::try_new(predicate, input)?);
-        }
+        let input = scan_grads(&self.grads, &self.params, state, &INPUT, filters, Vec::new()).await?;
         let output: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         let schema = Arc::new(self.schema.project(&output)?);
-        Ok(Arc::new(ExplodeExec::new(input, self.params.clone(), output, schema)))
+        let operator = Arc::new(Explode { params: self.params.clone(), output });
+        Ok(Arc::new(GradsExec::new(input, operator, schema)))
     }
 }
 
 /// Explodes `grads` chunk rows (columns [`INPUT`]) into one row per valid element.
 #[derive(Debug)]
-pub(crate) struct ExplodeExec {
-    input: Arc<dyn ExecutionPlan>,
-    params: Arc<ParamNames>,
+pub(crate) struct Explode {
+    params: Arc<ParamIndex>,
     /// Indices into the full `grad_values` schema.
     output: Vec<usize>,
-    schema: SchemaRef,
-    properties: Arc<PlanProperties>,
 }
 
-impl ExplodeExec {
-    fn new(input: Arc<dyn ExecutionPlan>, params: Arc<ParamNames>, output: Vec<usize>, schema: SchemaRef) -> Self {
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
-            input.properties().partitioning.clone(),
-            EmissionType::Incremental,
-            Boundedness::Bounded,
-        ));
-        Self { input, params, output, schema, properties }
-    }
-}
+impl GradsOperator for Explode {
+    const NAME: &'static str = "ExplodeGradValuesExec";
 
-impl DisplayAs for ExplodeExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();
-        write!(f, "ExplodeGradValuesExec: columns=[{}]", names.join(", "))
-    }
-}
-
-impl ExecutionPlan for ExplodeExec {
-    fn name(&self) -> &'static str {
-        "ExplodeGradValuesExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
+    fn execute(
         &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
-        _options: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if children.len() != 1 {
-            return internal_err!("ExplodeGradValuesExec takes one child, got {}", children.len());
-        }
-        Ok(Arc::new(ExplodeExec::new(
-            children.swap_remove(0),
-            self.params.clone(),
-            self.output.clone(),
-            self.schema.clone(),
-        )))
-    }
-
-    #[allow(deprecated)]
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        self.replace_children(
-            children,
-            ReplaceChildrenOptions::new(datafusion::physical_plan::execution_plan::ChildrenPropertiesMode::Recompute),
-        )
-    }
-
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let input = self.input.execute(partition, context)?;
-        let (params, output, schema) = (self.params.clone(), self.output.clone(), self.schema.clone());
+        input: SendableRecordBatchStream,
+        _partition: usize,
+        _context: Arc<TaskContext>,
+        schema: SchemaRef,
+    ) -> Result<SendableRecordBatchStream> {
+        let (params, output, out_schema) = (self.params.clone(), self.output.clone(), schema.clone());
         let stream = input.flat_map(move |batch| {
             let batches: Vec<Result<RecordBatch>> = match batch {
-                Ok(b) => explode(&b, &params, &output, &schema),
+                Ok(b) => explode(&b, &params, &output, &out_schema),
                 Err(e) => vec![Err(e)],
             };
             futures::stream::iter(batches)
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 }
 
 /// Explodes one input batch into output batches of at most [`MAX_OUTPUT_ROWS`] rows.
-fn explode(batch: &RecordBatch, params: &ParamNames, output: &[usize], schema: &SchemaRef) -> Vec<Result<RecordBatch>> {
+fn explode(batch: &RecordBatch, params: &ParamIndex, output: &[usize], schema: &SchemaRef) -> Vec<Result<RecordBatch>> {
     let rows_per_slice = (MAX_OUTPUT_ROWS / CHUNK_LEN).max(1);
     let mut out = Vec::new();
     let mut start = 0;
@@ -306,7 +134,7 @@ fn explode(batch: &RecordBatch, params: &ParamNames, output: &[usize], schema: &
     out
 }
 
-fn explode_slice(b: &RecordBatch, params: &ParamNames, output: &[usize], schema: &SchemaRef) -> Result<RecordBatch> {
+fn explode_slice(b: &RecordBatch, params: &ParamIndex, output: &[usize], schema: &SchemaRef) -> Result<RecordBatch> {
     let run = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
     let run = run.as_string::<i32>();
     let step = b.column(1).as_primitive::<Int64Type>();
@@ -360,7 +188,7 @@ fn explode_slice(b: &RecordBatch, params: &ParamNames, output: &[usize], schema:
             4 => Arc::new(repeat_keys(param_id.values())),
             5 => {
                 let keys: Vec<Option<i32>> =
-                    (0..n).map(|i| params.index.get(&(run.value(i).to_string(), param_id.value(i))).copied()).collect();
+                    (0..n).map(|i| params.get(run.value(i), param_id.value(i)).map(|e| e.name)).collect();
                 let mut v = Vec::with_capacity(total);
                 for (i, &c) in counts.iter().enumerate() {
                     v.extend(std::iter::repeat_n(keys[i], c));

@@ -9,6 +9,9 @@
 
 pub mod error;
 mod grad_values;
+mod grad_vectors;
+mod grads_exec;
+mod grads_scan;
 mod hiding_store;
 pub mod memory;
 pub mod session;

@@ -98,6 +98,63 @@ async fn tables_and_views_return_what_was_written() {
 }
 
 #[tokio::test]
+async fn grad_vectors_reassembles_every_tensor_and_feeds_spectra() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let s = open(dir.path()).await;
+
+    let batches = query(&s, "SELECT run, step, param_id, param, \"values\" FROM grad_vectors").await;
+    let mut seen = 0;
+    for b in &batches {
+        let run = datafusion::arrow::compute::cast(b.column(0), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+        let param =
+            datafusion::arrow::compute::cast(b.column(3), &datafusion::arrow::datatypes::DataType::Utf8).unwrap();
+        for i in 0..b.num_rows() {
+            let r = if run.as_string::<i32>().value(i) == "a" { 0 } else { 1 };
+            let step = b.column(1).as_primitive::<Int64Type>().value(i);
+            let p = b.column(2).as_primitive::<datafusion::arrow::datatypes::Int32Type>().value(i) as usize;
+            assert_eq!(param.as_string::<i32>().value(i), ["w", "b"][p]);
+            let list = b.column(4).as_list::<i32>().value(i);
+            let list = list.as_primitive::<Float32Type>();
+            assert_eq!(list.len(), [W_LEN, 3][p]);
+            assert!((0..list.len()).all(|k| list.value(k) == value(r, step, p, k)), "run {r} step {step} param {p}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 2 * STEPS as usize * 2);
+
+    // Without `values`, only chunk 0 of each tensor is read.
+    let plan = query_text(&s, "EXPLAIN SELECT count(*) FROM grad_vectors WHERE kind = 'minibatch'").await;
+    assert!(plan.contains("AssembleGradVectorsExec") && plan.contains("chunk@"), "{plan}");
+    let n = query_text(&s, "SELECT count(*) AS n FROM grad_vectors WHERE kind = 'minibatch'").await;
+    assert!(n.contains("| 40 |"), "{n}");
+
+    // A whole-model vector: every param of a (run, step) concatenated in param order.
+    let whole = query(
+        &s,
+        "SELECT flatten(array_agg(values ORDER BY param_id)) AS v FROM grad_vectors WHERE run = 'b' AND step = 2 GROUP BY run, step",
+    )
+    .await;
+    let v = whole[0].column(0).as_list::<i32>().value(0);
+    let v = v.as_primitive::<Float32Type>();
+    assert_eq!(v.len(), W_LEN + 3);
+    assert_eq!(
+        (v.value(0), v.value(W_LEN - 1), v.value(W_LEN)),
+        (value(1, 2, 0, 0), value(1, 2, 0, W_LEN - 1), value(1, 2, 1, 0))
+    );
+
+    // Across steps, w moves by 1000·step along the all-ones vector: the covariance
+    // has one nonzero eigenvalue, 1000² · var(0..9) · W_LEN, var(0..9) = 55/6.
+    let eig = query(&s, "SELECT cov_spectrum(values, 'gram') FROM grad_vectors WHERE run = 'a' AND param = 'w'").await;
+    let eig = eig[0].column(0).as_list::<i32>().value(0);
+    let eig = eig.as_primitive::<datafusion::arrow::datatypes::Float64Type>();
+    let want = 1e6 * 55.0 / 6.0 * W_LEN as f64;
+    assert_eq!(eig.len(), STEPS as usize - 1);
+    assert!((eig.value(0) - want).abs() < 1e-9 * want, "{} vs {want}", eig.value(0));
+    assert!((1..eig.len()).all(|k| eig.value(k).abs() < 1e-9 * want));
+}
+
+#[tokio::test]
 async fn run_and_step_filters_prune_files_and_row_groups() {
     let dir = tempfile::tempdir().unwrap();
     write_lake(dir.path());

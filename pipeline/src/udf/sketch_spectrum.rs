@@ -9,7 +9,7 @@
 //! the sketch left out. Bytes that are not a sketch are an error.
 //!
 //! ```sql
-//! SELECT sketch_info(s).error_bound, spectrum_fit(sketch_spectrum(s)) FROM (SELECT cov_sketch(values) AS s FROM grad_vectors)
+//! SELECT sketch_info(s)['error_bound'], spectrum_fit(sketch_spectrum(s)) FROM (SELECT cov_sketch(values) AS s FROM grad_vectors)
 //! ```
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
