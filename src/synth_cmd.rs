@@ -59,7 +59,7 @@ pub struct SynthArgs {
     #[arg(long, value_delimiter = ',')]
     noise_points: Option<Vec<i64>>,
     /// Gradient payload per Parquet row group.
-    #[arg(long, default_value = "32M")]
+    #[arg(long, default_value = "4M")]
     row_group_size: String,
     /// Start a new grads file once one reaches this size.
     #[arg(long, default_value = "512M")]

@@ -46,9 +46,18 @@ fn spectrum_of(method: Method, rows: &[Vec<f64>]) -> Spectrum {
 /// Agreement to 1e-9 relative; eigenvalues that are zero in exact arithmetic
 /// (rank-deficient cases) only to round-off of the largest.
 fn assert_close(case: &str, got: &[f64], want: &[f64]) {
+    assert_close_to(case, got, want, 1e-9, 1e-13);
+}
+
+/// Frequent Directions keeps its rows in f32: agreement to f32 round-off.
+fn assert_close_f32(case: &str, got: &[f64], want: &[f64]) {
+    assert_close_to(case, got, want, 1e-5, 1e-6);
+}
+
+fn assert_close_to(case: &str, got: &[f64], want: &[f64], relative: f64, of_largest: f64) {
     let largest = want[0];
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        let tolerance = 1e-9 * w.abs() + 1e-13 * largest;
+        let tolerance = relative * w.abs() + of_largest * largest;
         assert!((g - w).abs() <= tolerance, "{case}: λ_{} = {g}, numpy {w}", k + 1);
     }
 }
@@ -80,8 +89,8 @@ fn auto_and_a_sketch_wider_than_the_data_are_exact() {
         assert_close(&c.name, &spectrum_of(Method::Auto { rank: 8 }, &c.rows).eigenvalues, &c.eigvalsh);
         // Rank above d: every shrink removes only round-off.
         let s = spectrum_of(Method::Fd { rank: c.d + 1 }, &c.rows);
-        assert!(s.error_bound <= 1e-12 * c.eigvalsh[0], "{}: {}", c.name, s.error_bound);
-        assert_close(&c.name, &s.eigenvalues, &c.eigvalsh[..s.eigenvalues.len()]);
+        assert!(s.error_bound <= 1e-6 * c.eigvalsh[0], "{}: {}", c.name, s.error_bound);
+        assert_close_f32(&c.name, &s.eigenvalues, &c.eigvalsh[..s.eigenvalues.len()]);
     }
 }
 
@@ -108,7 +117,12 @@ fn merged_partial_states_match_numpy_after_a_round_trip_through_bytes() {
             }
             let s = merged.spectrum().unwrap().unwrap();
             assert_eq!(s.n, n as u64);
-            assert_close(&format!("{} {method:?}", c.name), &s.eigenvalues, &c.eigvalsh[..s.eigenvalues.len()]);
+            let label = format!("{} {method:?}", c.name);
+            let want = &c.eigvalsh[..s.eigenvalues.len()];
+            match method {
+                Method::Fd { .. } => assert_close_f32(&label, &s.eigenvalues, want),
+                _ => assert_close(&label, &s.eigenvalues, want),
+            }
         }
     }
 }
@@ -132,7 +146,7 @@ fn power_law_rows(n: usize, d: usize, s: f64, seed: u64) -> Vec<Vec<f64>> {
 
 /// λ_i − Δ ≤ λ̂_i ≤ λ_i, and Δ ≤ Σ_{i>k} λ_i / (ℓ − k) for every k < ℓ.
 fn assert_within_fd_bound(label: &str, sketch: &Spectrum, exact: &Spectrum, rank: usize) {
-    let slack = 1e-9 * exact.eigenvalues[0];
+    let slack = 1e-6 * exact.eigenvalues[0]; // f32 sketch rows
     for (i, (approx, truth)) in sketch.eigenvalues.iter().zip(&exact.eigenvalues).enumerate() {
         assert!(*approx <= truth + slack, "{label}: λ̂_{i} = {approx} above λ = {truth}");
         assert!(*approx >= truth - sketch.error_bound - slack, "{label}: λ̂_{i} = {approx} below λ − Δ");

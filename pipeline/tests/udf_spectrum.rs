@@ -68,7 +68,8 @@ fn list_f64(b: &RecordBatch, col: usize, row: usize) -> Vec<f64> {
 
 fn assert_close(label: &str, got: &[f64], want: &[f64], relative: f64) {
     for (k, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((g - w).abs() <= relative * w.abs() + 1e-13 * want[0], "{label}: λ_{} = {g}, numpy {w}", k + 1);
+        let floor = if relative > 1e-9 { 1e-6 } else { 1e-13 };
+        assert!((g - w).abs() <= relative * w.abs() + floor * want[0], "{label}: λ_{} = {g}, numpy {w}", k + 1);
     }
 }
 
@@ -88,7 +89,9 @@ async fn cov_spectrum_matches_numpy_per_group_with_every_method() {
                 _ => got.len(),
             };
             assert_eq!(got.len(), expected_len, "{method} g={row}");
-            assert_close(&format!("{method} g={row}"), &got, &c.eigvalsh, 1e-9);
+            // Frequent Directions keeps f32 rows.
+            let tolerance = if method == "fd" { 1e-5 } else { 1e-9 };
+            assert_close(&format!("{method} g={row}"), &got, &c.eigvalsh, tolerance);
         }
     }
     // Float32 input: the same spectrum as the rows rounded to f32 (numpy's is of f64 rows).
@@ -143,7 +146,7 @@ async fn sketches_merge_in_sql_like_one_pass() {
     let sql = "SELECT sketch_spectrum(sketch_merge(s)) AS eig, sketch_info(sketch_merge(s)) AS info FROM (
                  SELECT cov_sketch(v, 64) AS s FROM (SELECT v, row_number() OVER () % 4 AS bucket FROM t) GROUP BY bucket)";
     let b = &rows(&s, sql).await[0];
-    assert_close("merged sketches", &list_f64(b, 0, 0), &c.eigvalsh, 1e-9);
+    assert_close("merged sketches", &list_f64(b, 0, 0), &c.eigvalsh, 1e-5);
     assert_eq!(field_i64(b, 0, 1, "n"), c.rows.len() as i64);
     // Ranks that differ do not merge.
     let e = error(

@@ -15,7 +15,7 @@
 //! exact:   mean d×f64, scatter lower triangle by columns d(d+1)/2 × f64
 //! gram:    rows n·d × f64
 //! fd:      shrinkage f64, total f64, mean d×f64, filled u64, orthogonal u64,
-//!          norms orthogonal × f64, rows filled·d × f64
+//!          norms orthogonal × f64, rows filled·d × f32
 //! ```
 //!
 //! A reader rejects other magics and versions, and any length that does not
@@ -81,7 +81,10 @@ pub fn encode(estimator: &mut CovEstimator) -> Vec<u8> {
             put_u64(&mut out, (p.rows.len() / p.d.max(1)) as u64);
             put_u64(&mut out, p.norms.len() as u64);
             put_f64s(&mut out, p.norms);
-            put_f64s(&mut out, p.rows);
+            out.reserve(p.rows.len() * 4);
+            for v in p.rows {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
         }
     }
     out
@@ -141,7 +144,7 @@ pub fn decode(bytes: &[u8]) -> Result<CovEstimator, SpectrumError> {
                 return Err(bad(&format!("{filled} rows ({orthogonal} orthogonal) in a sketch of rank {rank}")));
             }
             let norms = r.f64s(orthogonal)?;
-            let rows = r.f64s(filled * d)?;
+            let rows = r.f32s(filled * d)?;
             State::Fd(FrequentDirections::from_parts(FdParts {
                 d,
                 rank,
@@ -203,6 +206,11 @@ impl<'a> Reader<'a> {
 
     fn f64(&mut self) -> Result<f64, SpectrumError> {
         Ok(f64::from_le_bytes(self.take(8)?.try_into().expect("8 bytes")))
+    }
+
+    fn f32s(&mut self, len: usize) -> Result<Vec<f32>, SpectrumError> {
+        let bytes = self.take(len.checked_mul(4).ok_or_else(|| bad("length overflows"))?)?;
+        Ok(bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect())
     }
 
     fn f64s(&mut self, len: usize) -> Result<Vec<f64>, SpectrumError> {

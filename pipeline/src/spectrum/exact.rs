@@ -1,20 +1,21 @@
 //! The exact sample covariance: streaming mean and scatter matrix.
 
-use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::linalg::matmul::triangular::{BlockStructure, matmul};
+use faer::{Accum, Mat, MatRef};
 
-use super::eigen::eigenvalues_desc;
+use super::eigen::{eigenvalues_desc, par_for};
 use super::{Spectrum, SpectrumError};
 
 /// Rows gathered before one rank-`BLOCK` update of the scatter matrix: a
 /// matrix product instead of `BLOCK` rank-1 updates (memory-bound) keeps the
 /// update near the machine's peak.
-const BLOCK: usize = 64;
+const BLOCK: usize = 128;
 
 /// The largest dimension accepted: a 16384² f64 scatter matrix is 2 GiB.
 pub const MAX_DIM: usize = 16_384;
 
-/// Mean and scatter Σ (x_i − x̄)(x_i − x̄)ᵀ of a stream of rows, in f64.
+/// Mean and scatter Σ (x_i − x̄)(x_i − x̄)ᵀ of a stream of rows, in f64
+/// (lower triangle only; the matrix is symmetric).
 ///
 /// Rows are gathered in blocks of [`BLOCK`]; each block is centred on its own
 /// mean and added with Chan, Golub and LeVeque's pairwise formula
@@ -86,7 +87,18 @@ impl ExactCovariance {
             row.iter_mut().zip(&block_mean).for_each(|(v, m)| *v -= m);
         }
         let centred = MatRef::from_row_major_slice(&self.pending, b, d);
-        matmul(self.scatter.as_mut(), Accum::Add, centred.transpose(), centred, 1.0, Par::Seq);
+        // Only the lower triangle is kept (the eigensolver reads no more): half the flops.
+        matmul(
+            self.scatter.as_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Add,
+            centred.transpose(),
+            BlockStructure::Rectangular,
+            centred,
+            BlockStructure::Rectangular,
+            1.0,
+            par_for(b * d * d),
+        );
         self.combine(b as u64, &block_mean);
         self.pending.clear();
     }
@@ -103,7 +115,7 @@ impl ExactCovariance {
             for j in 0..d {
                 let wj = weight * delta[j];
                 let col = self.scatter.col_mut(j);
-                col.iter_mut().zip(&delta).for_each(|(s, di)| *s += wj * di);
+                col.iter_mut().skip(j).zip(&delta[j..]).for_each(|(s, di)| *s += wj * di);
             }
         }
         self.mean.iter_mut().zip(&delta).for_each(|(m, dl)| *m += dl * nb / n);

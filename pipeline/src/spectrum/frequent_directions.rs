@@ -1,9 +1,9 @@
 //! Frequent Directions: a covariance sketch in O(rank·d) memory.
 
 use faer::linalg::matmul::matmul;
-use faer::{Accum, Mat, MatRef, Par};
+use faer::{Accum, Mat, MatRef};
 
-use super::eigen::{eigen_desc, eigenvalues_desc};
+use super::eigen::{eigen_desc, eigenvalues_desc, par_for};
 use super::{Spectrum, SpectrumError, norm_sq};
 
 /// The Frequent Directions sketch (Liberty 2013; Ghashami, Liberty, Phillips
@@ -28,21 +28,27 @@ use super::{Spectrum, SpectrumError, norm_sq};
 /// 0 ≼ S − BᵀB ≼ Δ·I, so each eigenvalue obeys λ_i − Δ ≤ λ̂_i ≤ λ_i, and
 /// Δ ≤ ‖A − A_k‖_F²/(ℓ − k) for every k < ℓ, ‖A − A_k‖_F² being the sum of
 /// S's eigenvalues beyond the k-th. The covariance is S/(n − 1); its trace
-/// is tracked exactly. Memory: 3ℓ·d + 2d values, whatever n.
+/// is tracked exactly.
+///
+/// **Precision.** Mean, trace, Δ and every eigendecomposition are f64; the
+/// sketch rows and their products are f32, as the gradients they summarise:
+/// twice the speed and half the memory of f64, at a rounding error (~1e-7 of
+/// λ_1) far below the sketch's own error Δ. Memory: 3ℓ·d f32 + 2d f64
+/// values, whatever n.
 #[derive(Debug, Clone)]
 pub struct FrequentDirections {
     d: usize,
     rank: usize,
     n: u64,
     mean: Vec<f64>,
-    /// 2ℓ rows of length d, row-major; the first `filled` are live.
-    buffer: Vec<f64>,
+    /// 2ℓ rows of length d, row-major, in f32; the first `filled` are live.
+    buffer: Vec<f32>,
     filled: usize,
     /// The first `orthogonal` rows are mutually orthogonal, with squared norms `norms`.
     orthogonal: usize,
     norms: Vec<f64>,
     /// Room for the ℓ − 1 rows a shrink produces.
-    scratch: Vec<f64>,
+    scratch: Vec<f32>,
     shrinkage: f64,
     total: f64,
 }
@@ -56,7 +62,7 @@ pub(crate) struct FdParts<'a> {
     pub total: f64,
     pub mean: &'a [f64],
     pub norms: &'a [f64],
-    pub rows: &'a [f64],
+    pub rows: &'a [f32],
 }
 
 impl FrequentDirections {
@@ -151,12 +157,15 @@ impl FrequentDirections {
         let factor = (before / (before + 1.0)).sqrt();
         let d = self.d;
         let slot = &mut self.buffer[self.filled * d..(self.filled + 1) * d];
+        let mut sq = 0.0;
         for ((r, m), &v) in slot.iter_mut().zip(self.mean.iter_mut()).zip(x) {
             let diff = v - *m;
-            *r = factor * diff;
+            let increment = factor * diff;
+            sq += increment * increment;
+            *r = increment as f32;
             *m += diff / (before + 1.0);
         }
-        self.total += norm_sq(slot);
+        self.total += sq;
         self.filled += 1;
         if self.filled == 2 * self.rank {
             self.shrink()?;
@@ -165,10 +174,10 @@ impl FrequentDirections {
     }
 
     /// Appends a row of the scatter's square root (its norm already counted in `total`).
-    fn append_row(&mut self, row: &[f64]) -> Result<(), SpectrumError> {
+    fn append_row(&mut self, row: impl ExactSizeIterator<Item = f32>) -> Result<(), SpectrumError> {
         self.allocate();
         let d = self.d;
-        self.buffer[self.filled * d..(self.filled + 1) * d].copy_from_slice(row);
+        self.buffer[self.filled * d..(self.filled + 1) * d].iter_mut().zip(row).for_each(|(b, v)| *b = v);
         self.filled += 1;
         if self.filled == 2 * self.rank {
             self.shrink()?;
@@ -203,12 +212,12 @@ impl FrequentDirections {
         self.total += other.total + norm_sq(&cross);
         self.shrinkage += other.shrinkage;
         for row in other.buffer[..other.filled * other.d].chunks_exact(self.d.max(1)) {
-            self.append_row(row)?;
+            self.append_row(row.iter().copied())?;
         }
-        self.append_row(&cross)
+        self.append_row(cross.iter().map(|&v| v as f32))
     }
 
-    /// BBᵀ of the live rows, using the known norms of the orthogonal ones.
+    /// BBᵀ of the live rows in f64, using the known norms of the orthogonal ones.
     fn buffer_gram(&self) -> Mat<f64> {
         let (m, k, d) = (self.filled, self.orthogonal, self.d);
         let mut g = Mat::zeros(m, m);
@@ -218,7 +227,13 @@ impl FrequentDirections {
         if m > k {
             let fresh = MatRef::from_row_major_slice(&self.buffer[k * d..m * d], m - k, d);
             let live = MatRef::from_row_major_slice(&self.buffer[..m * d], m, d);
-            matmul(g.as_mut().submatrix_mut(k, 0, m - k, m), Accum::Replace, fresh, live.transpose(), 1.0, Par::Seq);
+            let mut block = Mat::<f32>::zeros(m - k, m);
+            matmul(block.as_mut(), Accum::Replace, fresh, live.transpose(), 1.0, par_for((m - k) * m * d));
+            for j in 0..m {
+                for i in 0..m - k {
+                    g[(k + i, j)] = f64::from(block[(i, j)]);
+                }
+            }
         }
         g
     }
@@ -228,10 +243,10 @@ impl FrequentDirections {
         let (values, u) = eigen_desc(self.buffer_gram().as_ref())?;
         let delta = if m >= rank { values[rank - 1].max(0.0) } else { 0.0 };
         let keep = values.iter().take(rank - 1).take_while(|&&v| v - delta > 0.0).count();
-        let weights = Mat::from_fn(keep, m, |i, j| ((values[i] - delta) / values[i]).sqrt() * u[(j, i)]);
+        let weights = Mat::from_fn(keep, m, |i, j| (((values[i] - delta) / values[i]).sqrt() * u[(j, i)]) as f32);
         let live = MatRef::from_row_major_slice(&self.buffer[..m * d], m, d);
         let out = faer::MatMut::from_row_major_slice_mut(&mut self.scratch[..keep * d], keep, d);
-        matmul(out, Accum::Replace, weights.as_ref(), live, 1.0, Par::Seq);
+        matmul(out, Accum::Replace, weights.as_ref(), live, 1.0f32, par_for(keep * m * d));
         self.buffer[..keep * d].copy_from_slice(&self.scratch[..keep * d]);
         self.norms.clear();
         self.norms.extend(values[..keep].iter().map(|v| v - delta));
@@ -263,7 +278,7 @@ impl FrequentDirections {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         size_of::<Self>()
-            + (self.buffer.capacity() + self.scratch.capacity() + self.mean.capacity() + self.norms.capacity())
-                * size_of::<f64>()
+            + (self.buffer.capacity() + self.scratch.capacity()) * size_of::<f32>()
+            + (self.mean.capacity() + self.norms.capacity()) * size_of::<f64>()
     }
 }
