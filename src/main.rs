@@ -7,6 +7,8 @@
 mod check_cmd;
 mod demo_cmd;
 mod progress;
+#[cfg(feature = "torch")]
+mod record_cmd;
 mod sql_cmd;
 mod synth_cmd;
 
@@ -32,6 +34,9 @@ enum Command {
     Check(check_cmd::CheckArgs),
     /// Write a small lake and analyse it: the quickest way to see gradlake work.
     Demo(demo_cmd::DemoArgs),
+    /// Train a model with libtorch and record its gradients into a lake.
+    #[cfg(feature = "torch")]
+    Record(record_cmd::RecordArgs),
 }
 
 /// Exit code for "the command ran, and found the lake damaged".
@@ -44,6 +49,8 @@ fn main() -> ExitCode {
         Command::Sql(args) => sql_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        #[cfg(feature = "torch")]
+        Command::Record(args) => record_cmd::run(args),
     };
     match result {
         Ok(code) => code,

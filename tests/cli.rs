@@ -177,3 +177,56 @@ fn demo_runs_and_shows_the_ground_truth() {
     assert!(text.contains("max_abs_difference"), "{text}");
     assert!(text.contains("| 0.0                |"), "noise must equal draw - full exactly:\n{text}");
 }
+
+#[cfg(feature = "torch")]
+#[test]
+fn record_writes_a_lake_that_checks_and_bad_options_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let o = gradlake(&[
+        "record",
+        "--out",
+        lake,
+        "--run",
+        "r1",
+        "--steps",
+        "4",
+        "--hidden",
+        "8",
+        "--batch-size",
+        "8",
+        "--synthetic-examples",
+        "64",
+        "--samples",
+        "3",
+        "--draws",
+        "2",
+        "--threads",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("recorded run \"r1\""));
+    assert!(gradlake(&["check", lake, "--deep"]).status.success());
+    let o = gradlake(&[
+        "sql",
+        "--lake",
+        lake,
+        "--format",
+        "csv",
+        "SELECT kind, count(*) FROM grad_vectors GROUP BY kind ORDER BY kind",
+    ]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    // An MLP 784-8-10 has 4 params; noise points 0, 1, 3; 2 draws; 3 examples; 4 steps.
+    assert_eq!(
+        text.lines().skip(1).collect::<Vec<_>>(),
+        ["draw,24", "full,12", "minibatch,16", "noise,24", "sample,36"],
+        "{text}"
+    );
+
+    let o = gradlake(&["record", "--out", lake, "--model", "resnet"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--model \"resnet\""));
+    let o = gradlake(&["record", "--out", lake, "--batch-size", "100000", "--synthetic-examples", "64"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--batch-size must be in 1..=64"));
+}

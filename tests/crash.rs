@@ -39,3 +39,30 @@ fn kill_9_mid_write_leaves_only_whole_files() {
     assert!(saw_visible_grads, "some kill should come after a file was published");
     assert!(saw_in_progress, "some kill should come in the middle of a file");
 }
+
+/// The recorder writes through the same writer: killed at random moments while
+/// it trains, it leaves whole files only.
+#[cfg(feature = "torch")]
+#[test]
+fn kill_9_while_recording_leaves_only_whole_files() {
+    let mut saw_visible_grads = false;
+    for delay_ms in [700u64, 1500, 2600] {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = dir.path().join("lake");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gradlake"))
+            .args(["record", "--out", lake.to_str().unwrap(), "--steps", "100000", "--threads", "1"])
+            .args(["--synthetic-examples", "256", "--at", "0,1,2,3,4,5,6,7,8,9", "--samples", "16", "--draws", "4"])
+            .args(["--row-group-size", "1M", "--file-size", "3M"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let report = check_lake(&lake, CheckOptions { deep: true }).unwrap();
+        assert!(report.is_ok(), "after kill at {delay_ms} ms: {:?}", report.findings);
+        saw_visible_grads |= report.rows.get("grads").copied().unwrap_or(0) > 0;
+    }
+    assert!(saw_visible_grads, "some kill should come after a file was published");
+}

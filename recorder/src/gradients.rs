@@ -1,0 +1,141 @@
+//! Gradients of the cross-entropy loss: of one batch, of the whole dataset and
+//! of single examples.
+//!
+//! Per-sample gradients are exact either way: for models made only of fully
+//! connected layers, one backward pass of the summed loss gives each
+//! example's gradient with respect to each layer's output g_b, and the
+//! example's weight gradient is the outer product g_b ⊗ a_b with the layer's
+//! input (bias: g_b); otherwise one backward pass per example.
+
+use tch::{Kind, Tensor};
+
+use crate::data::Dataset;
+use crate::error::Result;
+use crate::model::Model;
+
+/// Examples whose per-sample gradients are formed at once in the vectorised
+/// path: bounds the [group, out, in] temporaries.
+const SAMPLE_GROUP: i64 = 16;
+
+/// A tensor's values, flattened, as f32.
+pub fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))?)
+}
+
+/// Sets every param's gradient to zero (or leaves it undefined).
+pub fn zero_grads(model: &Model) {
+    for (_, p) in model.params() {
+        let mut g = p.grad();
+        if g.defined() {
+            let _ = g.zero_();
+        }
+    }
+}
+
+/// Every param's current gradient, flattened (zeros where none was computed).
+pub fn read_grads(model: &Model) -> Result<Vec<Vec<f32>>> {
+    model
+        .params()
+        .iter()
+        .map(|(_, p)| {
+            let g = p.grad();
+            if g.defined() { to_vec(&g) } else { Ok(vec![0.0; p.numel()]) }
+        })
+        .collect()
+}
+
+/// Mean cross-entropy of a batch, and the share of it classified right.
+pub fn batch_loss(model: &Model, x: &Tensor, y: &Tensor) -> (Tensor, f64) {
+    let logits = model.forward(x).logits;
+    let accuracy = logits.argmax(-1, false).eq_tensor(y).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
+    (logits.cross_entropy_for_logits(y), accuracy)
+}
+
+/// The gradient of the mean loss over the examples at `index`.
+pub fn batch_gradient(model: &Model, data: &Dataset, index: &Tensor) -> Result<Vec<Vec<f32>>> {
+    zero_grads(model);
+    let (x, y) = data.select(index);
+    batch_loss(model, &x, &y).0.backward();
+    read_grads(model)
+}
+
+/// The full-batch gradient: of the mean loss over every example, accumulated
+/// `chunk` examples at a time.
+pub fn full_gradient(model: &Model, data: &Dataset, chunk: i64) -> Result<Vec<Vec<f32>>> {
+    zero_grads(model);
+    let n = data.len();
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        let x = data.features.narrow(0, start, len);
+        let y = data.labels.narrow(0, start, len);
+        let logits = model.forward(&x).logits;
+        // Sum over the chunk divided by n: the chunks add up to the mean.
+        (logits.cross_entropy_for_logits(&y) * (len as f64 / n as f64)).backward();
+        start += len;
+    }
+    read_grads(model)
+}
+
+/// Per-example gradients of the examples at `index`: `emit(position, param, values)`
+/// for each example (in `index` order) and param.
+pub fn per_sample_gradients(
+    model: &Model,
+    data: &Dataset,
+    index: &[i64],
+    emit: &mut dyn FnMut(usize, usize, Vec<f32>) -> Result<()>,
+) -> Result<()> {
+    if model.all_linear() {
+        per_sample_linear(model, data, index, emit)
+    } else {
+        per_sample_loop(model, data, index, emit)
+    }
+}
+
+/// One backward pass per example: the general path.
+pub fn per_sample_loop(
+    model: &Model,
+    data: &Dataset,
+    index: &[i64],
+    emit: &mut dyn FnMut(usize, usize, Vec<f32>) -> Result<()>,
+) -> Result<()> {
+    for (pos, &i) in index.iter().enumerate() {
+        let grads = batch_gradient(model, data, &Tensor::from_slice(&[i]))?;
+        for (param, g) in grads.into_iter().enumerate() {
+            emit(pos, param, g)?;
+        }
+    }
+    Ok(())
+}
+
+/// Outer products of output gradients and layer inputs: models of fully connected layers only.
+pub fn per_sample_linear(
+    model: &Model,
+    data: &Dataset,
+    index: &[i64],
+    emit: &mut dyn FnMut(usize, usize, Vec<f32>) -> Result<()>,
+) -> Result<()> {
+    for (group, positions) in index.chunks(SAMPLE_GROUP as usize).enumerate() {
+        let (x, y) = data.select(&Tensor::from_slice(positions));
+        let forward = model.forward(&x);
+        let b = positions.len() as f64;
+        // Each example's loss, summed: ∂/∂z_b of the sum is example b's own gradient.
+        let loss = forward.logits.cross_entropy_for_logits(&y) * b;
+        let output_grads = Tensor::run_backward(&[loss], &forward.linear_outputs, false, false);
+        let (weights, biases): (Vec<Tensor>, Vec<Tensor>) = tch::no_grad(|| {
+            output_grads
+                .iter()
+                .zip(&forward.linear_inputs)
+                .map(|(g, a)| (Tensor::einsum("bo,bi->boi", &[g, &a.detach()], None::<i64>), g.shallow_clone()))
+                .unzip()
+        });
+        for k in 0..positions.len() {
+            let pos = group * SAMPLE_GROUP as usize + k;
+            for (layer, (w, bias)) in weights.iter().zip(&biases).enumerate() {
+                emit(pos, 2 * layer, to_vec(&w.get(k as i64))?)?;
+                emit(pos, 2 * layer + 1, to_vec(&bias.get(k as i64))?)?;
+            }
+        }
+    }
+    Ok(())
+}

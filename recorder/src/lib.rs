@@ -1,0 +1,18 @@
+//! gradlake's training recorder: trains a model with tch (libtorch) and
+//! records its gradients into a lake (see `gradlake_ingest` for the format).
+//!
+//! * [`data`] — datasets: the embedded synthetic default and MNIST IDX files.
+//! * [`model`] — the built-in models (`mlp`, `lenet`), params named as in PyTorch.
+//! * [`gradients`] — minibatch, full-batch and per-sample gradients.
+//! * [`record`] — the training loop and what it records when.
+//!
+//! Built only with the `torch` feature of the `gradlake` binary, so that
+//! analysing lakes never needs libtorch.
+
+pub mod data;
+pub mod error;
+pub mod gradients;
+pub mod model;
+pub mod record;
+
+pub use error::{RecorderError, Result};

@@ -1,0 +1,146 @@
+//! The built-in models: `mlp` (fully connected, ReLU) and `lenet` (LeNet-5).
+//!
+//! Params are named as PyTorch names them (`fc1.weight`, `conv1.bias`, ...), in
+//! the order of the layers, weight before bias, so that a lake recorded here
+//! and one recorded from a PyTorch model of the same shape line up.
+
+use tch::nn::{self, Module};
+use tch::{Device, Tensor};
+
+use crate::error::{RecorderError, Result};
+
+/// Which network.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "name")]
+pub enum Architecture {
+    /// Fully connected with ReLU between layers: inputs → hidden... → classes.
+    Mlp {
+        /// Widths of the hidden layers.
+        hidden: Vec<i64>,
+    },
+    /// LeNet-5 for 28 × 28 single-channel images (conv 5×5 pad 2 → pool →
+    /// conv 5×5 → pool → 120 → 84 → classes, ReLU).
+    Lenet,
+}
+
+impl Architecture {
+    /// Its name in `runs`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Architecture::Mlp { .. } => "mlp",
+            Architecture::Lenet => "lenet",
+        }
+    }
+}
+
+/// One forward pass, with the inputs and outputs of the fully connected layers
+/// (what vectorised per-sample gradients need).
+pub struct Forward {
+    /// Class scores, [batch, classes].
+    pub logits: Tensor,
+    /// Input of each fully connected layer, [batch, in].
+    pub linear_inputs: Vec<Tensor>,
+    /// Output of each fully connected layer (before the ReLU), [batch, out].
+    pub linear_outputs: Vec<Tensor>,
+}
+
+/// A model and its weights.
+pub struct Model {
+    /// The weights (tch's store; save/load as safetensors).
+    pub vs: nn::VarStore,
+    arch: Architecture,
+    convs: Vec<nn::Conv2D>,
+    linears: Vec<nn::Linear>,
+    /// (name, tensor) of every param, in layer order.
+    params: Vec<(String, Tensor)>,
+}
+
+impl Model {
+    /// A freshly initialised model (PyTorch's default initialisation, seeded).
+    pub fn new(arch: Architecture, features: i64, image_side: Option<i64>, classes: i64, seed: u64) -> Result<Self> {
+        tch::manual_seed(seed as i64);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let mut convs = Vec::new();
+        let mut linears = Vec::new();
+        let mut names = Vec::new();
+        let widths: Vec<i64> = match &arch {
+            Architecture::Mlp { hidden } => {
+                if hidden.iter().any(|&w| w < 1) {
+                    return Err(RecorderError::InvalidArgument(format!(
+                        "mlp: hidden widths must be >= 1, got {hidden:?}"
+                    )));
+                }
+                std::iter::once(features).chain(hidden.iter().copied()).chain([classes]).collect()
+            }
+            Architecture::Lenet => {
+                if image_side != Some(28) || features != 28 * 28 {
+                    return Err(RecorderError::InvalidArgument(format!(
+                        "lenet needs 28×28 single-channel images; the dataset has {features} features"
+                    )));
+                }
+                let pad = nn::ConvConfig { padding: 2, ..Default::default() };
+                convs.push(nn::conv2d(&root / "conv1", 1, 6, 5, pad));
+                convs.push(nn::conv2d(&root / "conv2", 6, 16, 5, Default::default()));
+                names.extend(["conv1", "conv2"].map(String::from));
+                vec![16 * 5 * 5, 120, 84, classes]
+            }
+        };
+        for (i, pair) in widths.windows(2).enumerate() {
+            let name = format!("fc{}", i + 1);
+            linears.push(nn::linear(&root / name.as_str(), pair[0], pair[1], Default::default()));
+            names.push(name);
+        }
+        let variables = vs.variables();
+        let mut params = Vec::new();
+        for layer in &names {
+            for part in ["weight", "bias"] {
+                let name = format!("{layer}.{part}");
+                let tensor = variables
+                    .get(&name)
+                    .ok_or_else(|| RecorderError::InvalidArgument(format!("internal: no variable {name}")))?;
+                params.push((name, tensor.shallow_clone()));
+            }
+        }
+        Ok(Self { vs, arch, convs, linears, params })
+    }
+
+    /// The architecture.
+    pub fn architecture(&self) -> &Architecture {
+        &self.arch
+    }
+
+    /// (name, tensor) of every param, in layer order.
+    pub fn params(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
+    /// Whether every param belongs to a fully connected layer, so that
+    /// per-sample gradients can be computed in one pass.
+    pub fn all_linear(&self) -> bool {
+        self.convs.is_empty()
+    }
+
+    /// The forward pass on a batch of flattened examples [batch, features].
+    pub fn forward(&self, x: &Tensor) -> Forward {
+        let mut a = if self.convs.is_empty() {
+            x.shallow_clone()
+        } else {
+            let mut h = x.view([-1, 1, 28, 28]);
+            for conv in &self.convs {
+                h = conv.forward(&h).relu().max_pool2d_default(2);
+            }
+            h.flatten(1, -1)
+        };
+        let mut linear_inputs = Vec::with_capacity(self.linears.len());
+        let mut linear_outputs = Vec::with_capacity(self.linears.len());
+        let last = self.linears.len() - 1;
+        for (i, linear) in self.linears.iter().enumerate() {
+            let z = linear.forward(&a);
+            linear_inputs.push(a);
+            a = if i == last { z.shallow_clone() } else { z.relu() };
+            linear_outputs.push(z);
+        }
+        Forward { logits: a, linear_inputs, linear_outputs }
+    }
+}

@@ -1,0 +1,333 @@
+//! The training loop that records: trains a model with SGD or Adam and writes
+//! the gradients the schedule asks for into a lake.
+//!
+//! At each noise point the gradients are taken at the weights of that step,
+//! before the optimizer moves them: the `full`-batch gradient, `draws` extra
+//! minibatch gradients and their `noise` (draw − full, computed in f32 from the
+//! recorded values, so it is exactly their difference in the lake), and the
+//! per-example gradients of a fixed set of `samples` examples (`sample` =
+//! their index in the dataset). Then the training step: the `minibatch`
+//! gradient SGD uses (recorded every `minibatch_every` steps) and the scalars
+//! `loss`, `accuracy`, `lr`, `grad_norm` and `grad_norm/<param>` (every step).
+
+use std::path::Path;
+
+use gradlake_ingest::writer::GradKey;
+use gradlake_ingest::{Kind, LakeWriter, ParamSpec, RunInfo, WriteStats, WriterOptions};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+use tch::nn::{self, OptimizerConfig};
+
+use crate::data::Dataset;
+use crate::error::{RecorderError, Result};
+use crate::gradients::{batch_gradient, batch_loss, full_gradient, per_sample_gradients, read_grads};
+use crate::model::{Architecture, Model};
+
+/// The optimizer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "name")]
+pub enum Optimizer {
+    /// SGD with momentum and (L2) weight decay.
+    Sgd {
+        /// Momentum (0: plain SGD).
+        momentum: f64,
+        /// Weight decay.
+        weight_decay: f64,
+    },
+    /// Adam with (L2) weight decay.
+    Adam {
+        /// Weight decay.
+        weight_decay: f64,
+    },
+}
+
+impl Optimizer {
+    fn name(&self) -> &'static str {
+        match self {
+            Optimizer::Sgd { .. } => "sgd",
+            Optimizer::Adam { .. } => "adam",
+        }
+    }
+}
+
+/// What to train and what to record.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RecordConfig {
+    /// Run id.
+    pub run: String,
+    /// The model.
+    pub model: Architecture,
+    /// Dataset name (recorded in `runs`).
+    pub dataset: String,
+    /// Optimizer steps.
+    pub steps: u64,
+    /// Minibatch size.
+    pub batch_size: i64,
+    /// Learning rate.
+    pub lr: f64,
+    /// The optimizer.
+    pub optimizer: Optimizer,
+    /// Seed of the initialisation, the batch order, the draws and the sampled examples.
+    pub seed: u64,
+    /// Record the minibatch gradient every this many steps (0: never).
+    pub minibatch_every: u64,
+    /// Steps at which full, draw, noise and sample gradients are recorded.
+    pub noise_points: Vec<i64>,
+    /// Extra minibatch draws (and their noise) at each noise point.
+    pub draws: u64,
+    /// Examples whose per-sample gradients are recorded at each noise point.
+    pub samples: u64,
+    /// Only params whose name matches this glob are recorded (`None`: all).
+    pub params: Option<String>,
+    /// Examples per forward pass when computing the full-batch gradient.
+    pub full_batch_chunk: i64,
+}
+
+impl RecordConfig {
+    /// Defaults that record every kind at the start, middle and end.
+    pub fn new(run: impl Into<String>, model: Architecture, dataset: impl Into<String>, steps: u64) -> Self {
+        let last = steps.saturating_sub(1) as i64;
+        let mut noise_points = vec![0, last / 2, last];
+        noise_points.dedup();
+        Self {
+            run: run.into(),
+            model,
+            dataset: dataset.into(),
+            steps,
+            batch_size: 64,
+            lr: 0.05,
+            optimizer: Optimizer::Sgd { momentum: 0.9, weight_decay: 0.0 },
+            seed: 0,
+            minibatch_every: 1,
+            noise_points,
+            draws: 16,
+            samples: 64,
+            params: None,
+            full_batch_chunk: 1024,
+        }
+    }
+
+    fn validate(&self, data: &Dataset) -> Result<()> {
+        let bad = |m: String| Err(RecorderError::InvalidArgument(m));
+        if self.steps == 0 {
+            return bad("--steps must be at least 1".into());
+        }
+        if self.batch_size < 1 || self.batch_size > data.len() {
+            return bad(format!(
+                "--batch-size must be in 1..={} (the dataset's size), got {}",
+                data.len(),
+                self.batch_size
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(format!("--lr must be a positive number, got {}", self.lr));
+        }
+        if self.samples as i64 > data.len() {
+            return bad(format!("--samples {} is more than the dataset's {} examples", self.samples, data.len()));
+        }
+        if let Some(p) = self.noise_points.iter().find(|&&p| p < 0 || p as u64 >= self.steps) {
+            return bad(format!("noise point {p} is outside the steps 0..{}", self.steps));
+        }
+        if self.full_batch_chunk < 1 {
+            return bad("the full-batch chunk must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// What one step did, for progress reports.
+#[derive(Debug, Clone, Copy)]
+pub struct StepReport {
+    /// The step just done.
+    pub step: u64,
+    /// Its minibatch loss.
+    pub loss: f64,
+    /// Whether it was a noise point.
+    pub noise_point: bool,
+}
+
+/// Trains `model` on `data` as `cfg` says and records into `lake`.
+pub fn record(
+    lake: &Path,
+    data: &Dataset,
+    model: &Model,
+    cfg: &RecordConfig,
+    options: WriterOptions,
+    progress: &mut dyn FnMut(StepReport),
+) -> Result<WriteStats> {
+    cfg.validate(data)?;
+    let pattern = match &cfg.params {
+        Some(p) => {
+            Some(glob::Pattern::new(p).map_err(|e| RecorderError::InvalidArgument(format!("--params '{p}': {e}")))?)
+        }
+        None => None,
+    };
+    let recorded: Vec<bool> =
+        model.params().iter().map(|(name, _)| pattern.as_ref().is_none_or(|p| p.matches(name))).collect();
+    if !recorded.iter().any(|&r| r) {
+        let names: Vec<&str> = model.params().iter().map(|(n, _)| n.as_str()).collect();
+        return Err(RecorderError::InvalidArgument(format!(
+            "--params '{}' matches none of the model's params: {}",
+            cfg.params.as_deref().unwrap_or("*"),
+            names.join(", ")
+        )));
+    }
+    let specs: Vec<ParamSpec> = model
+        .params()
+        .iter()
+        .zip(&recorded)
+        .filter(|(_, r)| **r)
+        .map(|((name, t), _)| ParamSpec::new(name.clone(), t.size().iter().map(|&d| d as usize).collect::<Vec<_>>()))
+        .collect();
+    let info = RunInfo {
+        run: cfg.run.clone(),
+        model: cfg.model.name().into(),
+        dataset: cfg.dataset.clone(),
+        optimizer: cfg.optimizer.name().into(),
+        lr: cfg.lr,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed as i64,
+        start_time_us: RunInfo::now_us(),
+        config: serde_json::json!({ "record": cfg }),
+    };
+    let mut writer = LakeWriter::create(lake, &info, specs, options)?;
+    let mut optimizer = match cfg.optimizer {
+        Optimizer::Sgd { momentum, weight_decay } => {
+            nn::Sgd { momentum, dampening: 0.0, wd: weight_decay, nesterov: false }.build(&model.vs, cfg.lr)?
+        }
+        Optimizer::Adam { weight_decay } => {
+            nn::Adam { wd: weight_decay, ..Default::default() }.build(&model.vs, cfg.lr)?
+        }
+    };
+    let mut batches = BatchOrder::new(data.len(), cfg.batch_size, cfg.seed);
+    let examples = sampled_examples(data.len(), cfg.samples as usize, cfg.seed);
+    let mut noise_points = cfg.noise_points.clone();
+    noise_points.sort_unstable();
+    let names: Vec<String> = model.params().iter().map(|(n, _)| n.clone()).collect();
+
+    for step in 0..cfg.steps as i64 {
+        let noise_point = noise_points.binary_search(&step).is_ok();
+        if noise_point {
+            record_noise_point(&mut writer, model, data, cfg, step, &examples, &recorded, &names)?;
+        }
+        let index = batches.next_batch();
+        let (x, y) = data.select(&index);
+        optimizer.zero_grad();
+        let (loss, accuracy) = batch_loss(model, &x, &y);
+        loss.backward();
+        let loss = loss.double_value(&[]);
+        let grads = read_grads(model)?;
+        let mut total = 0.0;
+        for (name, g) in names.iter().zip(&grads) {
+            let sq: f64 = g.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+            total += sq;
+            writer.write_scalar(step, &format!("grad_norm/{name}"), sq.sqrt())?;
+        }
+        writer.write_scalar(step, "loss", loss)?;
+        writer.write_scalar(step, "accuracy", accuracy)?;
+        writer.write_scalar(step, "lr", cfg.lr)?;
+        writer.write_scalar(step, "grad_norm", total.sqrt())?;
+        if cfg.minibatch_every > 0 && (step as u64).is_multiple_of(cfg.minibatch_every) {
+            write_all(&mut writer, step, Kind::Minibatch, 0, &names, &recorded, grads)?;
+        }
+        optimizer.step();
+        progress(StepReport { step: step as u64, loss, noise_point });
+    }
+    Ok(writer.finish()?)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_noise_point(
+    writer: &mut LakeWriter,
+    model: &Model,
+    data: &Dataset,
+    cfg: &RecordConfig,
+    step: i64,
+    examples: &[i64],
+    recorded: &[bool],
+    names: &[String],
+) -> Result<()> {
+    let full = full_gradient(model, data, cfg.full_batch_chunk)?;
+    write_all(writer, step, Kind::Full, 0, names, recorded, full.clone())?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xD4A3_0000 ^ (step as u64).wrapping_mul(0x9E37_79B9));
+    for draw in 0..cfg.draws {
+        let index = random_batch(&mut rng, data.len(), cfg.batch_size);
+        let grads = batch_gradient(model, data, &index)?;
+        let noise: Vec<Vec<f32>> =
+            grads.iter().zip(&full).map(|(g, f)| g.iter().zip(f).map(|(a, b)| a - b).collect()).collect();
+        write_all(writer, step, Kind::Draw, draw as i64, names, recorded, grads)?;
+        write_all(writer, step, Kind::Noise, draw as i64, names, recorded, noise)?;
+    }
+    per_sample_gradients(model, data, examples, &mut |pos, param, values| {
+        if recorded[param] {
+            let key = GradKey { step, kind: Kind::Sample, sample: examples[pos], param: &names[param] };
+            writer.write_grad_blocking(key, values)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn write_all(
+    writer: &mut LakeWriter,
+    step: i64,
+    kind: Kind,
+    sample: i64,
+    names: &[String],
+    recorded: &[bool],
+    grads: Vec<Vec<f32>>,
+) -> Result<()> {
+    for ((name, g), &keep) in names.iter().zip(grads).zip(recorded) {
+        if keep {
+            writer.write_grad_blocking(GradKey { step, kind, sample, param: name }, g)?;
+        }
+    }
+    Ok(())
+}
+
+/// Epochs of seeded permutations, cut into minibatches (an epoch's last
+/// partial batch is completed from the next epoch).
+struct BatchOrder {
+    n: i64,
+    batch: i64,
+    order: Vec<i64>,
+    at: usize,
+    rng: ChaCha8Rng,
+}
+
+impl BatchOrder {
+    fn new(n: i64, batch: i64, seed: u64) -> Self {
+        Self { n, batch, order: Vec::new(), at: 0, rng: ChaCha8Rng::seed_from_u64(seed ^ 0xBA7C_0000) }
+    }
+
+    fn next_batch(&mut self) -> Tensor {
+        let mut out = Vec::with_capacity(self.batch as usize);
+        while out.len() < self.batch as usize {
+            if self.at == self.order.len() {
+                self.order = (0..self.n).collect();
+                self.order.shuffle(&mut self.rng);
+                self.at = 0;
+            }
+            out.push(self.order[self.at]);
+            self.at += 1;
+        }
+        Tensor::from_slice(&out)
+    }
+}
+
+/// `size` distinct examples out of `n`.
+fn random_batch(rng: &mut ChaCha8Rng, n: i64, size: i64) -> Tensor {
+    let picked = rand::seq::index::sample(rng, n as usize, size as usize);
+    Tensor::from_slice(&picked.into_iter().map(|i| i as i64).collect::<Vec<_>>())
+}
+
+/// The fixed examples whose per-sample gradients are recorded, ascending.
+fn sampled_examples(n: i64, count: usize, seed: u64) -> Vec<i64> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5A4D_0000);
+    let mut picked: Vec<i64> =
+        rand::seq::index::sample(&mut rng, n as usize, count).into_iter().map(|i| i as i64).collect();
+    picked.sort_unstable();
+    picked
+}
