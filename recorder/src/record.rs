@@ -218,19 +218,20 @@ pub fn record(
         let (loss, accuracy) = batch_loss(model, &x, &y);
         loss.backward();
         let loss = loss.double_value(&[]);
-        let grads = read_grads(model)?;
+        // Norms in libtorch: copying every gradient out only pays when it is recorded.
         let mut total = 0.0;
-        for (name, g) in names.iter().zip(&grads) {
-            let sq: f64 = g.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-            total += sq;
-            writer.write_scalar(step, &format!("grad_norm/{name}"), sq.sqrt())?;
+        for (name, (_, p)) in names.iter().zip(model.params()) {
+            let g = p.grad();
+            let norm = if g.defined() { g.norm().double_value(&[]) } else { 0.0 };
+            total += norm * norm;
+            writer.write_scalar(step, &format!("grad_norm/{name}"), norm)?;
         }
         writer.write_scalar(step, "loss", loss)?;
         writer.write_scalar(step, "accuracy", accuracy)?;
         writer.write_scalar(step, "lr", cfg.lr)?;
         writer.write_scalar(step, "grad_norm", total.sqrt())?;
         if cfg.minibatch_every > 0 && (step as u64).is_multiple_of(cfg.minibatch_every) {
-            write_all(&mut writer, step, Kind::Minibatch, 0, &names, &recorded, grads)?;
+            write_all(&mut writer, step, Kind::Minibatch, 0, &names, &recorded, read_grads(model)?)?;
         }
         optimizer.step();
         progress(StepReport { step: step as u64, loss, noise_point });

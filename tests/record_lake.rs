@@ -1,5 +1,7 @@
 //! A recorded run, read back through the lake: what was recorded, when, and
-//! that noise is exactly draw − full.
+//! that noise is exactly draw − full. (Here rather than in the recorder's
+//! crate, so that the recorder's own builds never need DataFusion.)
+#![cfg(feature = "torch")]
 
 use std::path::Path;
 
