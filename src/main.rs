@@ -37,6 +37,9 @@ enum Command {
     /// Train a model with libtorch and record its gradients into a lake.
     #[cfg(feature = "torch")]
     Record(record_cmd::RecordArgs),
+    /// Recompute full, draw, noise and per-sample gradients at an archived run's checkpoints.
+    #[cfg(feature = "torch")]
+    Replay(record_cmd::ReplayArgs),
 }
 
 /// Exit code for "the command ran, and found the lake damaged".
@@ -50,7 +53,9 @@ fn main() -> ExitCode {
         Command::Check(args) => check_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         #[cfg(feature = "torch")]
-        Command::Record(args) => record_cmd::run(args),
+        Command::Record(args) => record_cmd::run_record(args),
+        #[cfg(feature = "torch")]
+        Command::Replay(args) => record_cmd::run_replay(args),
     };
     match result {
         Ok(code) => code,

@@ -1,24 +1,25 @@
-//! `gradlake record` (feature `torch`): train a model with tch and record its gradients.
+//! `gradlake record` and `gradlake replay` (feature `torch`): train a model with
+//! tch and record its gradients, or recompute them at an archived run's checkpoints.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use gradlake_ingest::WriterOptions;
+use gradlake_ingest::{WriteStats, WriterOptions};
 use gradlake_pipeline::memory::parse_size;
 use gradlake_recorder::data::Dataset;
 use gradlake_recorder::model::{Architecture, Model};
-use gradlake_recorder::record::{Optimizer, RecordConfig, record};
+use gradlake_recorder::record::{Optimizer, RecordConfig, record, replay};
 
 use crate::progress;
 
-/// Arguments of `gradlake record`.
+/// What both commands need: the model, the data, what to record at a noise point, and the lake.
 #[derive(clap::Args)]
-pub struct RecordArgs {
+pub struct CommonArgs {
     /// Lake directory to write into (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Run id (default: model, dataset and start time).
+    /// Run id (default: model, dataset, seed and start time).
     #[arg(long)]
     run: Option<String>,
     /// Model: mlp or lenet.
@@ -33,12 +34,37 @@ pub struct RecordArgs {
     /// Examples of the synthetic dataset.
     #[arg(long, default_value_t = 2048)]
     synthetic_examples: usize,
+    /// Minibatch size (of training and of the extra draws).
+    #[arg(long, default_value_t = 64)]
+    batch_size: i64,
+    /// Seed of initialisation, batch order, draws and sampled examples.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Extra minibatch draws (and their noise) at each noise point.
+    #[arg(long, default_value_t = 16)]
+    draws: u64,
+    /// Examples whose per-sample gradients are recorded at each noise point.
+    #[arg(long, default_value_t = 64)]
+    samples: u64,
+    /// libtorch threads (default: libtorch's choice).
+    #[arg(long)]
+    threads: Option<i32>,
+    /// Gradient payload per Parquet row group.
+    #[arg(long, default_value = "4M")]
+    row_group_size: String,
+    /// Start a new grads file once one reaches this size (files become visible when closed).
+    #[arg(long, default_value = "512M")]
+    file_size: String,
+}
+
+/// Arguments of `gradlake record`.
+#[derive(clap::Args)]
+pub struct RecordArgs {
+    #[command(flatten)]
+    common: CommonArgs,
     /// Optimizer steps.
     #[arg(long, default_value_t = 200)]
     steps: u64,
-    /// Minibatch size.
-    #[arg(long, default_value_t = 64)]
-    batch_size: i64,
     /// Learning rate.
     #[arg(long, default_value_t = 0.05)]
     lr: f64,
@@ -51,96 +77,121 @@ pub struct RecordArgs {
     /// Weight decay (L2).
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
-    /// Seed of initialisation, batch order, draws and sampled examples.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
     /// Record the minibatch gradient every N steps (0: never).
     #[arg(long, default_value_t = 1)]
     every: u64,
     /// Steps with full/draw/noise/sample gradients (default: start, middle, end).
     #[arg(long, value_delimiter = ',')]
     at: Option<Vec<i64>>,
-    /// Extra minibatch draws (and their noise) at each of those steps.
-    #[arg(long, default_value_t = 16)]
-    draws: u64,
-    /// Examples whose per-sample gradients are recorded at each of those steps.
-    #[arg(long, default_value_t = 64)]
-    samples: u64,
     /// Record only params whose name matches this glob (e.g. 'fc1.*').
     #[arg(long)]
     params: Option<String>,
-    /// libtorch threads (default: libtorch's choice).
+    /// Save the weights as DIR/step-<N>.safetensors (for `gradlake replay`).
     #[arg(long)]
-    threads: Option<i32>,
-    /// Gradient payload per Parquet row group.
-    #[arg(long, default_value = "4M")]
-    row_group_size: String,
-    /// Start a new grads file once one reaches this size (files become visible when closed).
-    #[arg(long, default_value = "512M")]
-    file_size: String,
+    checkpoints: Option<PathBuf>,
+    /// Save a checkpoint every N steps (with --checkpoints; default 50).
+    #[arg(long, default_value_t = 50)]
+    checkpoint_every: u64,
 }
 
-fn dataset(spec: &str, examples: usize, seed: u64) -> anyhow::Result<Dataset> {
-    match spec.split_once(':') {
-        None if spec == "synthetic" => Ok(Dataset::synthetic(examples, 10, seed)?),
-        Some(("idx", dir)) => Ok(Dataset::idx(std::path::Path::new(dir), "train")?),
-        _ => anyhow::bail!("--dataset {spec:?}: expected synthetic or idx:DIR"),
-    }
+/// Arguments of `gradlake replay`.
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Directory of step-<N>.safetensors checkpoints (as `record --checkpoints` writes them).
+    #[arg(long)]
+    checkpoints: PathBuf,
 }
 
-pub fn run(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    if let Some(t) = args.threads {
+struct Setup {
+    data: Dataset,
+    model: Model,
+    cfg: RecordConfig,
+    options: WriterOptions,
+}
+
+fn setup(c: &CommonArgs, steps: u64) -> anyhow::Result<Setup> {
+    if let Some(t) = c.threads {
         tch::set_num_threads(t);
     }
-    let arch = match args.model.as_str() {
-        "mlp" => Architecture::Mlp { hidden: args.hidden.clone() },
+    let arch = match c.model.as_str() {
+        "mlp" => Architecture::Mlp { hidden: c.hidden.clone() },
         "lenet" => Architecture::Lenet,
         m => anyhow::bail!("--model {m:?}: expected mlp or lenet"),
     };
-    let optimizer = match args.optimizer.as_str() {
-        "sgd" => Optimizer::Sgd { momentum: args.momentum, weight_decay: args.weight_decay },
-        "adam" => Optimizer::Adam { weight_decay: args.weight_decay },
-        o => anyhow::bail!("--optimizer {o:?}: expected sgd or adam"),
+    let data = match c.dataset.split_once(':') {
+        None if c.dataset == "synthetic" => Dataset::synthetic(c.synthetic_examples, 10, c.seed)?,
+        Some(("idx", dir)) => Dataset::idx(std::path::Path::new(dir), "train")?,
+        _ => anyhow::bail!("--dataset {:?}: expected synthetic or idx:DIR", c.dataset),
     };
-    let data = dataset(&args.dataset, args.synthetic_examples, args.seed)?;
-    let run = args.run.clone().unwrap_or_else(|| {
+    let run = c.run.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        format!("{}-{}-s{}-{secs}", arch.name(), data.name.split(':').next().unwrap_or("data"), args.seed)
+        format!("{}-{}-s{}-{secs}", arch.name(), data.name.split(':').next().unwrap_or("data"), c.seed)
     });
-    let mut cfg = RecordConfig::new(run, arch.clone(), data.name.clone(), args.steps);
-    cfg.batch_size = args.batch_size;
-    cfg.lr = args.lr;
-    cfg.optimizer = optimizer;
-    cfg.seed = args.seed;
-    cfg.minibatch_every = args.every;
-    if let Some(at) = args.at {
-        cfg.noise_points = at;
-    }
-    cfg.draws = args.draws;
-    cfg.samples = args.samples;
-    cfg.params = args.params;
-    let model = Model::new(arch, data.feature_count(), data.image_side, data.classes, args.seed)?;
-    let bar = progress::bar(cfg.steps, "steps");
+    let mut cfg = RecordConfig::new(run, arch.clone(), data.name.clone(), steps);
+    cfg.batch_size = c.batch_size;
+    cfg.seed = c.seed;
+    cfg.draws = c.draws;
+    cfg.samples = c.samples;
+    let model = Model::new(arch, data.feature_count(), data.image_side, data.classes, c.seed)?;
     let options = WriterOptions {
-        row_group_bytes: parse_size(&args.row_group_size).context("--row-group-size")?,
-        file_bytes: parse_size(&args.file_size).context("--file-size")?,
+        row_group_bytes: parse_size(&c.row_group_size).context("--row-group-size")?,
+        file_bytes: parse_size(&c.file_size).context("--file-size")?,
         ..WriterOptions::default()
     };
-    let stats = record(&args.out, &data, &model, &cfg, options, &mut |r| {
-        bar.set_position(r.step + 1);
-        bar.set_message(format!("loss {:.4}", r.loss));
-    })
-    .with_context(|| format!("recording run {:?} into {}", cfg.run, args.out.display()))?;
-    bar.finish_and_clear();
+    Ok(Setup { data, model, cfg, options })
+}
+
+fn report(verb: &str, cfg: &RecordConfig, out: &std::path::Path, stats: &WriteStats) {
     println!(
-        "recorded run {:?} into {}: {} steps, {} tensors, {} values, {} files, {:.1} MB on disk",
+        "{verb} run {:?} into {}: {} tensors, {} values, {} files, {:.1} MB on disk",
         cfg.run,
-        args.out.display(),
-        cfg.steps,
+        out.display(),
         stats.tensors,
         stats.values,
         stats.files,
         stats.bytes as f64 / 1e6
     );
+}
+
+pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
+    let Setup { data, model, mut cfg, options } = setup(&args.common, args.steps)?;
+    cfg.lr = args.lr;
+    cfg.optimizer = match args.optimizer.as_str() {
+        "sgd" => Optimizer::Sgd { momentum: args.momentum, weight_decay: args.weight_decay },
+        "adam" => Optimizer::Adam { weight_decay: args.weight_decay },
+        o => anyhow::bail!("--optimizer {o:?}: expected sgd or adam"),
+    };
+    cfg.minibatch_every = args.every;
+    if let Some(at) = args.at {
+        cfg.noise_points = at;
+    }
+    cfg.params = args.params;
+    if args.checkpoints.is_some() {
+        cfg.checkpoint_every = args.checkpoint_every;
+        cfg.checkpoint_dir = args.checkpoints;
+    }
+    let bar = progress::bar(cfg.steps, "steps");
+    let stats = record(&args.common.out, &data, &model, &cfg, options, &mut |r| {
+        bar.set_position(r.step + 1);
+        bar.set_message(format!("loss {:.4}", r.loss));
+    })
+    .with_context(|| format!("recording run {:?} into {}", cfg.run, args.common.out.display()))?;
+    bar.finish_and_clear();
+    report("recorded", &cfg, &args.common.out, &stats);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let Setup { data, mut model, cfg, options } = setup(&args.common, 1)?;
+    let bar = progress::bar(0, "checkpoints");
+    let stats = replay(&args.common.out, &data, &mut model, &args.checkpoints, &cfg, options, &mut |step| {
+        bar.inc(1);
+        bar.set_message(format!("step {step}"));
+    })
+    .with_context(|| format!("replaying {} into {}", args.checkpoints.display(), args.common.out.display()))?;
+    bar.finish_and_clear();
+    report("replayed", &cfg, &args.common.out, &stats);
     Ok(ExitCode::SUCCESS)
 }

@@ -224,6 +224,56 @@ fn record_writes_a_lake_that_checks_and_bad_options_are_named() {
         "{text}"
     );
 
+    // Checkpoints, then a replay of them into another lake: the same full gradients.
+    let ckpt = dir.path().join("ckpt");
+    let ckpt = ckpt.to_str().unwrap();
+    let small = [
+        "--hidden",
+        "8",
+        "--batch-size",
+        "8",
+        "--synthetic-examples",
+        "64",
+        "--samples",
+        "2",
+        "--draws",
+        "1",
+        "--threads",
+        "1",
+    ];
+    let o = gradlake(
+        &[
+            &[
+                "record",
+                "--out",
+                lake,
+                "--run",
+                "r2",
+                "--steps",
+                "3",
+                "--at",
+                "0,2",
+                "--checkpoints",
+                ckpt,
+                "--checkpoint-every",
+                "2",
+            ][..],
+            &small[..],
+        ]
+        .concat(),
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let replayed = dir.path().join("replayed");
+    let replayed = replayed.to_str().unwrap();
+    let o = gradlake(&[&["replay", "--out", replayed, "--run", "r2", "--checkpoints", ckpt][..], &small[..]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let full = |l: &str| {
+        let q = "SELECT step, param_id, vec_norm(\"values\") FROM grad_vectors WHERE run = 'r2' AND kind = 'full' ORDER BY step, param_id";
+        String::from_utf8_lossy(&gradlake(&["sql", "--lake", l, "--format", "csv", q]).stdout).into_owned()
+    };
+    assert_eq!(full(lake), full(replayed));
+    assert_eq!(full(lake).lines().count(), 1 + 2 * 4);
+
     let o = gradlake(&["record", "--out", lake, "--model", "resnet"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--model \"resnet\""));

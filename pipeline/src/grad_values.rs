@@ -101,6 +101,7 @@ pub(crate) struct Explode {
 
 impl GradsOperator for Explode {
     const NAME: &'static str = "ExplodeGradValuesExec";
+    const ROW_LOCAL: bool = true;
 
     fn execute(
         &self,

@@ -116,6 +116,10 @@ pub(crate) struct Assemble {
 
 impl GradsOperator for Assemble {
     const NAME: &'static str = "AssembleGradVectorsExec";
+    /// A tensor's chunks must stay in one partition: they come from one row
+    /// group, which a file scan gives to one partition, but a round-robin
+    /// repartition of the scan's batches would scatter them.
+    const ROW_LOCAL: bool = false;
 
     fn execute(
         &self,

@@ -21,6 +21,10 @@ use datafusion::physical_plan::{
 pub(crate) trait GradsOperator: fmt::Debug + Send + Sync + 'static {
     /// Node name in plans.
     const NAME: &'static str;
+    /// Whether each input row can be processed on its own. If not (a tensor's
+    /// chunks must meet in one partition), the optimizer must not spread the
+    /// scan's batches over partitions (round-robin repartitioning).
+    const ROW_LOCAL: bool;
     /// The output stream for one partition's input.
     fn execute(
         &self,
@@ -70,6 +74,10 @@ impl<O: GradsOperator> ExecutionPlan for GradsExec<O> {
 
     fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
         vec![&self.input]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![O::ROW_LOCAL]
     }
 
     fn apply_expressions(

@@ -123,6 +123,15 @@ async fn grad_vectors_reassembles_every_tensor_and_feeds_spectra() {
     }
     assert_eq!(seen, 2 * STEPS as usize * 2);
 
+    // One file, one partition, a sort above: the optimizer wants more partitions,
+    // but must not scatter a tensor's chunks by repartitioning below the assembly.
+    let q = "SELECT cardinality(\"values\") AS d FROM grad_vectors WHERE run = 'a' AND step = 7 ORDER BY param_id";
+    let plan = query_text(&s, &format!("EXPLAIN {q}")).await;
+    let below = plan.split("AssembleGradVectorsExec").nth(1).unwrap_or_default();
+    assert!(!below.contains("RoundRobin"), "{plan}");
+    let d = query_text(&s, q).await;
+    assert!(d.contains(&format!("| {W_LEN} |")) && d.contains("| 3    |"), "{d}");
+
     // Without `values`, only chunk 0 of each tensor is read.
     let plan = query_text(&s, "EXPLAIN SELECT count(*) FROM grad_vectors WHERE kind = 'minibatch'").await;
     assert!(plan.contains("AssembleGradVectorsExec") && plan.contains("chunk@"), "{plan}");

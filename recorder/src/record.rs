@@ -83,6 +83,10 @@ pub struct RecordConfig {
     pub params: Option<String>,
     /// Examples per forward pass when computing the full-batch gradient.
     pub full_batch_chunk: i64,
+    /// Save the weights (safetensors) every this many steps (0: never), into `checkpoint_dir`.
+    pub checkpoint_every: u64,
+    /// Where checkpoints go: `step-<step>.safetensors`, the weights at which that step's gradients are taken.
+    pub checkpoint_dir: Option<std::path::PathBuf>,
 }
 
 impl RecordConfig {
@@ -106,6 +110,8 @@ impl RecordConfig {
             samples: 64,
             params: None,
             full_batch_chunk: 1024,
+            checkpoint_every: 0,
+            checkpoint_dir: None,
         }
     }
 
@@ -132,6 +138,9 @@ impl RecordConfig {
         }
         if self.full_batch_chunk < 1 {
             return bad("the full-batch chunk must be at least 1".into());
+        }
+        if self.checkpoint_every > 0 && self.checkpoint_dir.is_none() {
+            return bad("--checkpoint-every needs --checkpoints DIR".into());
         }
         Ok(())
     }
@@ -207,7 +216,16 @@ pub fn record(
     noise_points.sort_unstable();
     let names: Vec<String> = model.params().iter().map(|(n, _)| n.clone()).collect();
 
+    if let Some(dir) = &cfg.checkpoint_dir {
+        std::fs::create_dir_all(dir)?;
+    }
     for step in 0..cfg.steps as i64 {
+        if let Some(dir) = &cfg.checkpoint_dir
+            && cfg.checkpoint_every > 0
+            && (step as u64).is_multiple_of(cfg.checkpoint_every)
+        {
+            save_checkpoint(model, dir, step)?;
+        }
         let noise_point = noise_points.binary_search(&step).is_ok();
         if noise_point {
             record_noise_point(&mut writer, model, data, cfg, step, &examples, &recorded, &names)?;
@@ -235,6 +253,79 @@ pub fn record(
         }
         optimizer.step();
         progress(StepReport { step: step as u64, loss, noise_point });
+    }
+    Ok(writer.finish()?)
+}
+
+/// The checkpoint file of `step` in `dir`.
+pub fn checkpoint_path(dir: &Path, step: i64) -> std::path::PathBuf {
+    dir.join(format!("step-{step:08}.safetensors"))
+}
+
+/// Saves the weights atomically: written under a hidden name, then renamed.
+fn save_checkpoint(model: &Model, dir: &Path, step: i64) -> Result<()> {
+    let path = checkpoint_path(dir, step);
+    let partial = dir.join(format!(".step-{step:08}.inprogress.safetensors"));
+    model.vs.save(&partial)?;
+    std::fs::rename(&partial, &path)?;
+    Ok(())
+}
+
+/// Recomputes the noise-point gradients (full, draws and their noise,
+/// per-sample) of an archived run at each checkpoint in `checkpoints`
+/// (`step-<step>.safetensors` files, as `record` writes them), with the same
+/// draws and examples as `record` would have used for `cfg.seed`.
+pub fn replay(
+    lake: &Path,
+    data: &Dataset,
+    model: &mut Model,
+    checkpoints: &Path,
+    cfg: &RecordConfig,
+    options: WriterOptions,
+    progress: &mut dyn FnMut(i64),
+) -> Result<WriteStats> {
+    let mut steps: Vec<i64> = std::fs::read_dir(checkpoints)
+        .map_err(|e| RecorderError::InvalidArgument(format!("{}: {e}", checkpoints.display())))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()
+        })
+        .collect();
+    steps.sort_unstable();
+    if steps.is_empty() {
+        return Err(RecorderError::InvalidArgument(format!(
+            "{}: no step-<N>.safetensors checkpoint",
+            checkpoints.display()
+        )));
+    }
+    let replay_cfg =
+        RecordConfig { steps: steps[steps.len() - 1] as u64 + 1, noise_points: steps.clone(), ..cfg.clone() };
+    replay_cfg.validate(data)?;
+    let names: Vec<String> = model.params().iter().map(|(n, _)| n.clone()).collect();
+    let specs = model
+        .params()
+        .iter()
+        .map(|(n, t)| ParamSpec::new(n.clone(), t.size().iter().map(|&d| d as usize).collect::<Vec<_>>()))
+        .collect();
+    let info = RunInfo {
+        run: cfg.run.clone(),
+        model: cfg.model.name().into(),
+        dataset: cfg.dataset.clone(),
+        optimizer: "replay".into(),
+        lr: cfg.lr,
+        batch_size: cfg.batch_size,
+        seed: cfg.seed as i64,
+        start_time_us: RunInfo::now_us(),
+        config: serde_json::json!({ "replay": { "checkpoints": checkpoints.display().to_string(), "steps": steps, "record": cfg } }),
+    };
+    let mut writer = LakeWriter::create(lake, &info, specs, options)?;
+    let examples = sampled_examples(data.len(), cfg.samples as usize, cfg.seed);
+    let recorded = vec![true; names.len()];
+    for &step in &steps {
+        model.vs.load(checkpoint_path(checkpoints, step))?;
+        record_noise_point(&mut writer, model, data, &replay_cfg, step, &examples, &recorded, &names)?;
+        progress(step);
     }
     Ok(writer.finish()?)
 }
