@@ -10,6 +10,7 @@ use gradlake_pipeline::memory::parse_size;
 use gradlake_recorder::data::Dataset;
 use gradlake_recorder::model::{Architecture, Model};
 use gradlake_recorder::record::{Optimizer, RecordConfig, record, replay};
+use gradlake_recorder::tabular::read_tabular;
 
 use crate::progress;
 
@@ -28,7 +29,8 @@ pub struct CommonArgs {
     /// Hidden widths of the mlp, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "128,64")]
     hidden: Vec<i64>,
-    /// Dataset: synthetic (embedded default) or idx:DIR (MNIST IDX files, uncompressed).
+    /// Dataset: synthetic (embedded default), idx:DIR (MNIST IDX files, uncompressed), csv:FILE,
+    /// parquet:FILE (features + a `label` or last column), or digits (scripts/setup-digits).
     #[arg(long, default_value = "synthetic")]
     dataset: String,
     /// Examples of the synthetic dataset.
@@ -104,6 +106,18 @@ pub struct ReplayArgs {
     checkpoints: PathBuf,
 }
 
+/// scikit-learn's 8×8 digits, extracted by scripts/setup-digits into
+/// `$GRADLAKE_DEPS_DIR` (default `.deps`), pixels scaled from 0..16 to 0..1.
+fn digits() -> anyhow::Result<Dataset> {
+    let dir = std::env::var_os("GRADLAKE_DEPS_DIR").map_or_else(|| PathBuf::from(".deps"), PathBuf::from);
+    let path = dir.join("digits.csv");
+    if !path.exists() {
+        anyhow::bail!("--dataset digits: {} is missing; run scripts/setup-digits (once)", path.display());
+    }
+    let d = read_tabular(&path)?;
+    Ok(Dataset { name: "digits".into(), features: d.features / 16.0, ..d })
+}
+
 struct Setup {
     data: Dataset,
     model: Model,
@@ -122,8 +136,10 @@ fn setup(c: &CommonArgs, steps: u64) -> anyhow::Result<Setup> {
     };
     let data = match c.dataset.split_once(':') {
         None if c.dataset == "synthetic" => Dataset::synthetic(c.synthetic_examples, 10, c.seed)?,
+        None if c.dataset == "digits" => digits()?,
         Some(("idx", dir)) => Dataset::idx(std::path::Path::new(dir), "train")?,
-        _ => anyhow::bail!("--dataset {:?}: expected synthetic or idx:DIR", c.dataset),
+        Some(("csv" | "parquet", file)) => read_tabular(std::path::Path::new(file))?,
+        _ => anyhow::bail!("--dataset {:?}: expected synthetic, digits, idx:DIR, csv:FILE or parquet:FILE", c.dataset),
     };
     let run = c.run.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

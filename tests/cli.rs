@@ -274,6 +274,13 @@ fn record_writes_a_lake_that_checks_and_bad_options_are_named() {
     assert_eq!(full(lake), full(replayed));
     assert_eq!(full(lake).lines().count(), 1 + 2 * 4);
 
+    let o = Command::new(env!("CARGO_BIN_EXE_gradlake"))
+        .args(["record", "--out", lake, "--dataset", "digits"])
+        .env("GRADLAKE_DEPS_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run scripts/setup-digits"));
+
     let o = gradlake(&["record", "--out", lake, "--model", "resnet"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--model \"resnet\""));

@@ -1,7 +1,8 @@
 //! gradlake's training recorder: trains a model with tch (libtorch) and
 //! records its gradients into a lake (see `gradlake_ingest` for the format).
 //!
-//! * [`data`] — datasets: the embedded synthetic default and MNIST IDX files.
+//! * [`data`] — datasets: the embedded synthetic default and MNIST IDX files;
+//!   [`tabular`] — CSV and Parquet files.
 //! * [`model`] — the built-in models (`mlp`, `lenet`), params named as in PyTorch.
 //! * [`gradients`] — minibatch, full-batch and per-sample gradients.
 //! * [`record`] — the training loop and what it records when.
@@ -14,5 +15,6 @@ pub mod error;
 pub mod gradients;
 pub mod model;
 pub mod record;
+pub mod tabular;
 
 pub use error::{RecorderError, Result};
