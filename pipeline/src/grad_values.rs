@@ -13,23 +13,22 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{Result, internal_err};
-use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use gradlake_ingest::CHUNK_LEN;
 
 use crate::grads_exec::{GradsExec, GradsOperator};
-use crate::grads_scan::{ParamIndex, dict, scan_grads};
+use crate::grads_scan::{ParamIndex, scan_grads};
+use crate::views::GradsTable;
 
 /// Output rows per batch, at most: big enough to amortise per-batch work, small
 /// enough (a few MB per column) to keep memory bounded.
@@ -38,57 +37,22 @@ const MAX_OUTPUT_ROWS: usize = 1 << 18;
 /// Columns of `grads` the operator reads, in this order.
 const INPUT: [&str; 8] = ["run", "step", "kind", "sample", "param_id", "chunk", "numel", "values"];
 
-/// The `grad_values` table provider.
-#[derive(Debug)]
-pub(crate) struct GradValuesTable {
-    grads: Arc<dyn TableProvider>,
-    params: Arc<ParamIndex>,
-    schema: SchemaRef,
+/// The columns of `grad_values` after the keys.
+pub(crate) fn value_fields() -> Vec<Field> {
+    vec![Field::new("idx", DataType::Int64, false), Field::new("value", DataType::Float32, true)]
 }
 
-impl GradValuesTable {
-    pub fn new(grads: Arc<dyn TableProvider>, params: Arc<ParamIndex>) -> Self {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("run", dict(), true),
-            Field::new("step", DataType::Int64, false),
-            Field::new("kind", dict(), false),
-            Field::new("sample", DataType::Int64, false),
-            Field::new("param_id", DataType::Int32, false),
-            Field::new("param", dict(), true),
-            Field::new("idx", DataType::Int64, false),
-            Field::new("value", DataType::Float32, true),
-        ]));
-        Self { grads, params, schema }
-    }
-}
-
-#[async_trait]
-impl TableProvider for GradValuesTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(self.params.pushdown(filters))
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let input = scan_grads(&self.grads, &self.params, state, &INPUT, filters, Vec::new()).await?;
-        let output: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let schema = Arc::new(self.schema.project(&output)?);
-        let operator = Arc::new(Explode { params: self.params.clone(), output });
-        Ok(Arc::new(GradsExec::new(input, operator, schema)))
-    }
+/// The plan of a `grad_values` scan: the `grads` scan under an [`Explode`].
+pub(crate) async fn plan(
+    table: &GradsTable,
+    state: &dyn Session,
+    output: Vec<usize>,
+    filters: &[Expr],
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let input = scan_grads(&table.grads, &table.params, state, &INPUT, filters, Vec::new()).await?;
+    let schema = Arc::new(table.schema.project(&output)?);
+    let operator = Arc::new(Explode { params: table.params.clone(), output });
+    Ok(Arc::new(GradsExec::new(input, operator, schema)))
 }
 
 /// Explodes `grads` chunk rows (columns [`INPUT`]) into one row per valid element.

@@ -18,24 +18,23 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{DataFusionError, Result, exec_err, internal_err};
-use datafusion::datasource::{TableProvider, TableType};
 use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, col, lit};
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::physical_plan::{ExecutionPlan, RecordBatchStream, SendableRecordBatchStream};
 use futures::{Stream, StreamExt};
 use gradlake_ingest::CHUNK_LEN;
 
 use crate::grads_exec::{GradsExec, GradsOperator};
-use crate::grads_scan::{ParamIndex, dict, scan_grads};
+use crate::grads_scan::{ParamIndex, scan_grads};
+use crate::views::GradsTable;
 
 /// Columns of `grads` read to assemble tensors, in this order.
 const INPUT: [&str; 8] = ["run", "step", "kind", "sample", "param_id", "chunk", "numel", "values"];
@@ -48,61 +47,28 @@ const OUTPUT_ROWS: usize = 1024;
 /// Index of `values` in the schema.
 const VALUES: usize = 6;
 
-/// The `grad_vectors` table provider.
-#[derive(Debug)]
-pub(crate) struct GradVectorsTable {
-    grads: Arc<dyn TableProvider>,
-    params: Arc<ParamIndex>,
-    schema: SchemaRef,
+/// The columns of `grad_vectors` after the keys.
+pub(crate) fn value_fields() -> Vec<Field> {
+    vec![Field::new("values", DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true))), false)]
 }
 
-impl GradVectorsTable {
-    pub fn new(grads: Arc<dyn TableProvider>, params: Arc<ParamIndex>) -> Self {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("run", dict(), true),
-            Field::new("step", DataType::Int64, false),
-            Field::new("kind", dict(), false),
-            Field::new("sample", DataType::Int64, false),
-            Field::new("param_id", DataType::Int32, false),
-            Field::new("param", dict(), true),
-            Field::new("values", DataType::List(Arc::new(Field::new_list_field(DataType::Float32, true))), false),
-        ]));
-        Self { grads, params, schema }
-    }
-}
-
-#[async_trait]
-impl TableProvider for GradVectorsTable {
-    fn schema(&self) -> SchemaRef {
-        self.schema.clone()
-    }
-
-    fn table_type(&self) -> TableType {
-        TableType::View
-    }
-
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(self.params.pushdown(filters))
-    }
-
-    async fn scan(
-        &self,
-        state: &dyn Session,
-        projection: Option<&Vec<usize>>,
-        filters: &[Expr],
-        _limit: Option<usize>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        let output: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
-        let with_values = output.contains(&VALUES);
-        let input = if with_values {
-            scan_grads(&self.grads, &self.params, state, &INPUT, filters, Vec::new()).await?
-        } else {
-            scan_grads(&self.grads, &self.params, state, &KEYS, filters, vec![col("chunk").eq(lit(0i32))]).await?
-        };
-        let schema = Arc::new(self.schema.project(&output)?);
-        let operator = Arc::new(Assemble { params: self.params.clone(), output, with_values });
-        Ok(Arc::new(GradsExec::new(input, operator, schema)))
-    }
+/// The plan of a `grad_vectors` scan: the `grads` scan under an [`Assemble`].
+pub(crate) async fn plan(
+    table: &GradsTable,
+    state: &dyn Session,
+    output: Vec<usize>,
+    filters: &[Expr],
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let with_values = output.contains(&VALUES);
+    let (grads, params) = (&table.grads, &table.params);
+    let input = if with_values {
+        scan_grads(grads, params, state, &INPUT, filters, Vec::new()).await?
+    } else {
+        scan_grads(grads, params, state, &KEYS, filters, vec![col("chunk").eq(lit(0i32))]).await?
+    };
+    let schema = Arc::new(table.schema.project(&output)?);
+    let operator = Arc::new(Assemble { params: params.clone(), output, with_values });
+    Ok(Arc::new(GradsExec::new(input, operator, schema)))
 }
 
 /// Reassembles tensors from chunk rows.

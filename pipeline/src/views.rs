@@ -1,21 +1,104 @@
-//! The derived tables of DESIGN §2: `grad_values` and `grad_vectors`, both
-//! table providers over `grads` with their own operators.
+//! The derived tables of DESIGN §2, `grad_values` and `grad_vectors`: one
+//! table provider over `grads` for both (keys, filter pushdown), each with its
+//! own operator ([`crate::grad_values`], [`crate::grad_vectors`]).
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::Session;
+use datafusion::common::Result as DfResult;
+use datafusion::datasource::{TableProvider, TableType};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
 use crate::error::Result;
-use crate::grad_values::GradValuesTable;
-use crate::grad_vectors::GradVectorsTable;
-use crate::grads_scan::{PARAMS_QUERY, ParamIndex};
+use crate::grads_scan::{PARAMS_QUERY, ParamIndex, dict};
+use crate::{grad_values, grad_vectors};
 
 /// Registers `grad_values` and `grad_vectors`.
 pub(crate) async fn register(ctx: &SessionContext) -> Result<()> {
     let params = ctx.sql(PARAMS_QUERY).await?.collect().await?;
     let params = Arc::new(ParamIndex::from_batches(&params)?);
     let grads = ctx.table_provider("grads").await?;
-    ctx.register_table("grad_values", Arc::new(GradValuesTable::new(grads.clone(), params.clone())))?;
-    ctx.register_table("grad_vectors", Arc::new(GradVectorsTable::new(grads, params)))?;
+    for derived in [Derived::Values, Derived::Vectors] {
+        ctx.register_table(derived.name(), Arc::new(GradsTable::new(grads.clone(), params.clone(), derived)))?;
+    }
     Ok(())
+}
+
+/// Which derived table.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Derived {
+    /// `grad_values`: one row per element.
+    Values,
+    /// `grad_vectors`: one row per tensor.
+    Vectors,
+}
+
+impl Derived {
+    fn name(self) -> &'static str {
+        match self {
+            Derived::Values => "grad_values",
+            Derived::Vectors => "grad_vectors",
+        }
+    }
+}
+
+/// A table derived from `grads`: the keys `run, step, kind, sample,
+/// param_id, param`, then its own columns.
+#[derive(Debug)]
+pub(crate) struct GradsTable {
+    pub grads: Arc<dyn TableProvider>,
+    pub params: Arc<ParamIndex>,
+    pub schema: SchemaRef,
+    derived: Derived,
+}
+
+impl GradsTable {
+    fn new(grads: Arc<dyn TableProvider>, params: Arc<ParamIndex>, derived: Derived) -> Self {
+        let mut fields = vec![
+            Field::new("run", dict(), true),
+            Field::new("step", DataType::Int64, false),
+            Field::new("kind", dict(), false),
+            Field::new("sample", DataType::Int64, false),
+            Field::new("param_id", DataType::Int32, false),
+            Field::new("param", dict(), true),
+        ];
+        fields.extend(match derived {
+            Derived::Values => grad_values::value_fields(),
+            Derived::Vectors => grad_vectors::value_fields(),
+        });
+        Self { grads, params, schema: Arc::new(Schema::new(fields)), derived }
+    }
+}
+
+#[async_trait]
+impl TableProvider for GradsTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        Ok(self.params.pushdown(filters))
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let output: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
+        match self.derived {
+            Derived::Values => grad_values::plan(self, state, output, filters).await,
+            Derived::Vectors => grad_vectors::plan(self, state, output, filters).await,
+        }
+    }
 }

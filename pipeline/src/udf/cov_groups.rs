@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, BooleanArray};
+use datafusion::arrow::array::{ArrayRef, BooleanArray};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
 use super::cov_udaf::{CovFunction, apply, for_each_item, for_each_state, state_array};
+use super::sample_groups::passes;
 use crate::spectrum::{CovEstimator, Method};
 
 /// Every group's estimator.
@@ -54,7 +55,7 @@ impl<F: CovFunction> GroupsAccumulator for CovGroups<F> {
         self.resize(total_num_groups);
         let (method, estimators, held) = (self.method, &mut self.estimators, &mut self.held);
         for_each_item::<F>(&values[0], &mut self.buf, |row, item| {
-            if opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) {
+            if !passes(opt_filter, row) {
                 return Ok(());
             }
             let slot = &mut estimators[group_indices[row]];
@@ -95,7 +96,7 @@ impl<F: CovFunction> GroupsAccumulator for CovGroups<F> {
         let mut states: Vec<Option<CovEstimator>> = vec![None; values[0].len()];
         let mut buf = Vec::new();
         for_each_item::<F>(&values[0], &mut buf, |row, item| {
-            if opt_filter.is_some_and(|f| !(f.is_valid(row) && f.value(row))) {
+            if !passes(opt_filter, row) {
                 return Ok(());
             }
             apply::<F>(&mut states[row], self.method, item)

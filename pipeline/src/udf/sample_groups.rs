@@ -42,7 +42,8 @@ impl<F: SampleFunction> SampleGroups<F> {
     }
 }
 
-fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+/// Whether `row` passes an aggregate's FILTER clause (none: every row does).
+pub(crate) fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
     filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
