@@ -1,5 +1,6 @@
 //! `gradlake record` and `gradlake replay` (feature `torch`): train a model with
-//! tch and record its gradients, or recompute them at an archived run's checkpoints.
+//! tch and record its gradients, or recompute them at an archived run's
+//! checkpoints — of a built-in model or of a TorchScript module saved in Python.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,9 +9,10 @@ use anyhow::Context;
 use gradlake_ingest::{WriteStats, WriterOptions};
 use gradlake_pipeline::memory::parse_size;
 use gradlake_recorder::data::Dataset;
-use gradlake_recorder::model::{Architecture, Model};
+use gradlake_recorder::model::{Architecture, Model, Network};
 use gradlake_recorder::record::{Optimizer, RecordConfig, record, replay};
 use gradlake_recorder::tabular::read_tabular;
+use gradlake_recorder::torchscript::TorchScriptModel;
 
 use crate::progress;
 
@@ -23,7 +25,7 @@ pub struct CommonArgs {
     /// Run id (default: model, dataset, seed and start time).
     #[arg(long)]
     run: Option<String>,
-    /// Model: mlp or lenet.
+    /// Model: mlp or lenet (`replay` also takes a TorchScript module: --torchscript FILE).
     #[arg(long, default_value = "mlp")]
     model: String,
     /// Hidden widths of the mlp, comma-separated.
@@ -101,16 +103,40 @@ pub struct RecordArgs {
 pub struct ReplayArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// Directory of step-<N>.safetensors checkpoints (as `record --checkpoints` writes them).
+    /// Directory of step-<N>.safetensors checkpoints: as `record --checkpoints` writes them, or
+    /// from Python: safetensors.torch.save_file(model.state_dict(), f"DIR/step-{step:08}.safetensors").
     #[arg(long)]
     checkpoints: PathBuf,
+    /// Replay this TorchScript module (saved in Python with torch.jit.script(model).save(FILE))
+    /// instead of a built-in model; it takes [batch, features] and returns class scores.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["model", "hidden"])]
+    torchscript: Option<PathBuf>,
+}
+
+/// `gradlake record` arguments parsed from `args` (without the verb), with the CLI's defaults.
+pub fn record_args(args: &[&str]) -> anyhow::Result<RecordArgs> {
+    #[derive(clap::Parser)]
+    struct Record {
+        #[command(flatten)]
+        args: RecordArgs,
+    }
+    let argv = std::iter::once("record").chain(args.iter().copied());
+    Ok(<Record as clap::Parser>::try_parse_from(argv)?.args)
+}
+
+fn deps_dir() -> PathBuf {
+    std::env::var_os("GRADLAKE_DEPS_DIR").map_or_else(|| PathBuf::from(".deps"), PathBuf::from)
+}
+
+/// Whether scripts/setup-digits has extracted scikit-learn's digits.
+pub fn digits_available() -> bool {
+    deps_dir().join("digits.csv").is_file()
 }
 
 /// scikit-learn's 8×8 digits, extracted by scripts/setup-digits into
 /// `$GRADLAKE_DEPS_DIR` (default `.deps`), pixels scaled from 0..16 to 0..1.
 fn digits() -> anyhow::Result<Dataset> {
-    let dir = std::env::var_os("GRADLAKE_DEPS_DIR").map_or_else(|| PathBuf::from(".deps"), PathBuf::from);
-    let path = dir.join("digits.csv");
+    let path = deps_dir().join("digits.csv");
     if !path.exists() {
         anyhow::bail!("--dataset digits: {} is missing; run scripts/setup-digits (once)", path.display());
     }
@@ -120,20 +146,24 @@ fn digits() -> anyhow::Result<Dataset> {
 
 struct Setup {
     data: Dataset,
-    model: Model,
     cfg: RecordConfig,
     options: WriterOptions,
 }
 
-fn setup(c: &CommonArgs, steps: u64) -> anyhow::Result<Setup> {
-    if let Some(t) = c.threads {
-        tch::set_num_threads(t);
-    }
-    let arch = match c.model.as_str() {
+fn architecture(c: &CommonArgs) -> anyhow::Result<Architecture> {
+    Ok(match c.model.as_str() {
         "mlp" => Architecture::Mlp { hidden: c.hidden.clone() },
         "lenet" => Architecture::Lenet,
         m => anyhow::bail!("--model {m:?}: expected mlp or lenet"),
-    };
+    })
+}
+
+/// The data, the configuration and the writer's options; `label` names the
+/// model in the default run id.
+fn setup(c: &CommonArgs, steps: u64, arch: Architecture, label: &str) -> anyhow::Result<Setup> {
+    if let Some(t) = c.threads {
+        tch::set_num_threads(t);
+    }
     let data = match c.dataset.split_once(':') {
         None if c.dataset == "synthetic" => Dataset::synthetic(c.synthetic_examples, 10, c.seed)?,
         None if c.dataset == "digits" => digits()?,
@@ -143,20 +173,32 @@ fn setup(c: &CommonArgs, steps: u64) -> anyhow::Result<Setup> {
     };
     let run = c.run.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        format!("{}-{}-s{}-{secs}", arch.name(), data.name.split(':').next().unwrap_or("data"), c.seed)
+        format!("{label}-{}-s{}-{secs}", data.name.split(':').next().unwrap_or("data"), c.seed)
     });
-    let mut cfg = RecordConfig::new(run, arch.clone(), data.name.clone(), steps);
+    let mut cfg = RecordConfig::new(run, arch, data.name.clone(), steps);
     cfg.batch_size = c.batch_size;
     cfg.seed = c.seed;
     cfg.draws = c.draws;
     cfg.samples = c.samples;
-    let model = Model::new(arch, data.feature_count(), data.image_side, data.classes, c.seed)?;
     let options = WriterOptions {
         row_group_bytes: parse_size(&c.row_group_size).context("--row-group-size")?,
         file_bytes: parse_size(&c.file_size).context("--file-size")?,
         ..WriterOptions::default()
     };
-    Ok(Setup { data, model, cfg, options })
+    Ok(Setup { data, cfg, options })
+}
+
+fn builtin_model(data: &Dataset, cfg: &RecordConfig) -> anyhow::Result<Model> {
+    Ok(Model::new(cfg.model.clone(), data.feature_count(), data.image_side, data.classes, cfg.seed)?)
+}
+
+/// `torchscript-<file stem>`, with what a run id cannot hold replaced by `_`.
+fn torchscript_label(file: &std::path::Path) -> String {
+    let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem: String =
+        stem.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect();
+    let stem: String = stem.chars().take(48).collect();
+    format!("torchscript-{stem}")
 }
 
 fn report(verb: &str, cfg: &RecordConfig, out: &std::path::Path, stats: &WriteStats) {
@@ -172,7 +214,10 @@ fn report(verb: &str, cfg: &RecordConfig, out: &std::path::Path, stats: &WriteSt
 }
 
 pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
-    let Setup { data, model, mut cfg, options } = setup(&args.common, args.steps)?;
+    let arch = architecture(&args.common)?;
+    let label = arch.name();
+    let Setup { data, mut cfg, options } = setup(&args.common, args.steps, arch, label)?;
+    let model = builtin_model(&data, &cfg)?;
     cfg.lr = args.lr;
     cfg.optimizer = match args.optimizer.as_str() {
         "sgd" => Optimizer::Sgd { momentum: args.momentum, weight_decay: args.weight_decay },
@@ -200,9 +245,18 @@ pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    let Setup { data, mut model, cfg, options } = setup(&args.common, 1)?;
+    let arch = architecture(&args.common)?;
+    let label = match &args.torchscript {
+        Some(file) => torchscript_label(file),
+        None => arch.name().to_string(),
+    };
+    let Setup { data, cfg, options } = setup(&args.common, 1, arch, &label)?;
+    let mut model: Box<dyn Network> = match &args.torchscript {
+        Some(file) => Box::new(TorchScriptModel::load(file)?),
+        None => Box::new(builtin_model(&data, &cfg)?),
+    };
     let bar = progress::bar(0, "checkpoints");
-    let stats = replay(&args.common.out, &data, &mut model, &args.checkpoints, &cfg, options, &mut |step| {
+    let stats = replay(&args.common.out, &data, model.as_mut(), &args.checkpoints, &cfg, options, &mut |step| {
         bar.inc(1);
         bar.set_message(format!("step {step}"));
     })

@@ -13,6 +13,7 @@ use gradlake_recorder::data::Dataset;
 use gradlake_recorder::gradients::full_gradient;
 use gradlake_recorder::model::{Architecture, Model};
 use gradlake_recorder::record::{RecordConfig, record};
+use gradlake_recorder::torchscript::TorchScriptModel;
 
 fn config(steps: u64) -> RecordConfig {
     let mut cfg = RecordConfig::new("t", Architecture::Mlp { hidden: vec![8] }, "synthetic", steps);
@@ -157,4 +158,101 @@ async fn a_replay_of_the_checkpoints_reproduces_the_recorded_gradients() {
     // 3 points × 4 params × (1 full + 3 draws + 3 noise + 4 samples).
     assert_eq!(a.len(), 3 * 4 * 11);
     assert_eq!(a, b, "replayed gradients differ from the recorded ones");
+}
+
+fn strings(batches: &[RecordBatch], col: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let c = datafusion::arrow::compute::cast(b.column(col), &DataType::Utf8).unwrap();
+        out.extend((0..c.len()).map(|i| c.as_string::<i32>().value(i).to_string()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_torchscript_replay_matches_the_builtin_model_with_the_same_weights() {
+    tch::set_num_threads(1);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/torchscript");
+    let dir = tempfile::tempdir().unwrap();
+    let checkpoints = dir.path().join("ckpt");
+    std::fs::create_dir(&checkpoints).unwrap();
+    // The fixture's weights at step 0, and halved at step 3 (as if training had moved them),
+    // under a name Python might give it.
+    std::fs::copy(fixtures.join("weights.safetensors"), checkpoints.join("step-00000000.safetensors")).unwrap();
+    let halved: Vec<(String, tch::Tensor)> = tch::Tensor::read_safetensors(fixtures.join("weights.safetensors"))
+        .unwrap()
+        .into_iter()
+        .map(|(n, t)| (n, t * 0.5))
+        .collect();
+    tch::Tensor::write_safetensors(&halved, checkpoints.join("step-3.safetensors")).unwrap();
+
+    tch::manual_seed(11);
+    let data = Dataset {
+        name: "gaussian64".into(),
+        features: tch::Tensor::randn([48, 64], (tch::Kind::Float, tch::Device::Cpu)),
+        labels: tch::Tensor::arange(48, (tch::Kind::Int64, tch::Device::Cpu)).remainder(10),
+        classes: 10,
+        image_side: Some(8),
+    };
+    let arch = Architecture::Mlp { hidden: vec![16, 12] };
+    let mut cfg = RecordConfig::new("ts", arch.clone(), "gaussian64", 1);
+    cfg.batch_size = 8;
+    cfg.draws = 3;
+    cfg.samples = 5;
+    cfg.seed = 2;
+    cfg.full_batch_chunk = 20;
+    let (ts_lake, mlp_lake) = (dir.path().join("ts"), dir.path().join("mlp"));
+    let mut ts = TorchScriptModel::load(&fixtures.join("mlp.pt")).unwrap();
+    gradlake_recorder::record::replay(
+        &ts_lake,
+        &data,
+        &mut ts,
+        &checkpoints,
+        &cfg,
+        WriterOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+    // A built-in MLP initialised otherwise: only the checkpoints give it the module's weights.
+    let mut mlp = Model::new(arch, 64, Some(8), 10, 99).unwrap();
+    gradlake_recorder::record::replay(
+        &mlp_lake,
+        &data,
+        &mut mlp,
+        &checkpoints,
+        &cfg,
+        WriterOptions::default(),
+        &mut |_| {},
+    )
+    .unwrap();
+
+    let q = "SELECT kind, \"values\" FROM grad_vectors ORDER BY step, kind, sample, param_id";
+    let (a, b) = (sql(&ts_lake, q).await, sql(&mlp_lake, q).await);
+    let kinds = strings(&a, 0);
+    assert_eq!(kinds, strings(&b, 0));
+    // 2 checkpoints × 6 params × (1 full + 3 draws + 3 noise + 5 samples).
+    assert_eq!(kinds.len(), 2 * 6 * 12);
+    let mut worst = std::collections::BTreeMap::new();
+    for ((kind, a), b) in kinds.iter().zip(vectors(&a, 1)).zip(vectors(&b, 1)) {
+        // Both run aten::linear, so full, draw and noise gradients come out bit-equal on one thread;
+        // per-sample ones round differently (the built-in's vectorised outer products, the module's
+        // one backward pass per example). Noise, a difference, would amplify any rounding: a looser bound.
+        let scale = b.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let err = a.iter().zip(&b).fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        let rel = f64::from(err / scale.max(1e-30));
+        let w = worst.entry(kind.clone()).or_insert(0.0f64);
+        *w = w.max(rel);
+    }
+    eprintln!("largest relative differences: {worst:?}");
+    for (kind, rel) in &worst {
+        assert!(*rel <= if kind == "noise" { 1e-5 } else { 1e-6 }, "{kind}: {rel:e}");
+    }
+
+    let runs = sql(&ts_lake, "SELECT model, config FROM runs").await;
+    assert_eq!(strings(&runs, 0), ["torchscript:mlp.pt"]);
+    let config: serde_json::Value = serde_json::from_str(&strings(&runs, 1)[0]).unwrap();
+    assert_eq!(config["replay"]["record"]["model"]["name"], "torchscript");
+    assert!(config["replay"]["record"]["model"]["path"].as_str().unwrap().ends_with("mlp.pt"));
+    assert_eq!(config["replay"]["steps"], serde_json::json!([0, 3]));
+    assert_eq!(strings(&sql(&mlp_lake, "SELECT model FROM runs").await, 0), ["mlp"]);
 }

@@ -21,7 +21,7 @@ pub struct Dataset {
     pub name: String,
     /// Features, [n, features], f32.
     pub features: Tensor,
-    /// Labels in 0..classes, [n], i64.
+    /// Labels in 0..classes, `[n]`, i64.
     pub labels: Tensor,
     /// Number of classes.
     pub classes: i64,

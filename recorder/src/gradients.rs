@@ -5,13 +5,18 @@
 //! connected layers, one backward pass of the summed loss gives each
 //! example's gradient with respect to each layer's output g_b, and the
 //! example's weight gradient is the outer product g_b ⊗ a_b with the layer's
-//! input (bias: g_b); otherwise one backward pass per example.
+//! input (bias: g_b); otherwise (other layers, TorchScript modules) one
+//! backward pass per example.
+//!
+//! Everything but the vectorised path works on any [`Network`]; for the
+//! built-in [`Model`] it performs the same libtorch operations as it always
+//! did, so recorded and replayed gradients stay bit for bit equal.
 
-use tch::{Kind, Tensor};
+use tch::{Kind, Reduction, Tensor};
 
 use crate::data::Dataset;
 use crate::error::Result;
-use crate::model::Model;
+use crate::model::{Model, Network};
 
 /// Examples whose per-sample gradients are formed at once in the vectorised
 /// path: bounds the [group, out, in] temporaries.
@@ -23,7 +28,7 @@ pub fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
 }
 
 /// Sets every param's gradient to zero (or leaves it undefined).
-pub fn zero_grads(model: &Model) {
+pub fn zero_grads<M: Network + ?Sized>(model: &M) {
     for (_, p) in model.params() {
         let mut g = p.grad();
         if g.defined() {
@@ -33,7 +38,7 @@ pub fn zero_grads(model: &Model) {
 }
 
 /// Every param's current gradient, flattened (zeros where none was computed).
-pub fn read_grads(model: &Model) -> Result<Vec<Vec<f32>>> {
+pub fn read_grads<M: Network + ?Sized>(model: &M) -> Result<Vec<Vec<f32>>> {
     model
         .params()
         .iter()
@@ -44,6 +49,17 @@ pub fn read_grads(model: &Model) -> Result<Vec<Vec<f32>>> {
         .collect()
 }
 
+/// Mean cross-entropy of `logits` `[batch, classes]` against labels `y` `[batch]`
+/// (what tch's `cross_entropy_for_logits` computes, with errors instead of panics).
+pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
+    Ok(logits.f_log_softmax(-1, Kind::Float)?.f_nll_loss::<Tensor>(y, None, Reduction::Mean, -100)?)
+}
+
+/// Mean cross-entropy of a batch.
+pub fn mean_loss<M: Network + ?Sized>(model: &M, x: &Tensor, y: &Tensor) -> Result<Tensor> {
+    cross_entropy(&model.logits(x)?, y)
+}
+
 /// Mean cross-entropy of a batch, and the share of it classified right.
 pub fn batch_loss(model: &Model, x: &Tensor, y: &Tensor) -> (Tensor, f64) {
     let logits = model.forward(x).logits;
@@ -52,16 +68,16 @@ pub fn batch_loss(model: &Model, x: &Tensor, y: &Tensor) -> (Tensor, f64) {
 }
 
 /// The gradient of the mean loss over the examples at `index`.
-pub fn batch_gradient(model: &Model, data: &Dataset, index: &Tensor) -> Result<Vec<Vec<f32>>> {
+pub fn batch_gradient<M: Network + ?Sized>(model: &M, data: &Dataset, index: &Tensor) -> Result<Vec<Vec<f32>>> {
     zero_grads(model);
     let (x, y) = data.select(index);
-    batch_loss(model, &x, &y).0.backward();
+    mean_loss(model, &x, &y)?.f_backward()?;
     read_grads(model)
 }
 
 /// The full-batch gradient: of the mean loss over every example, accumulated
 /// `chunk` examples at a time.
-pub fn full_gradient(model: &Model, data: &Dataset, chunk: i64) -> Result<Vec<Vec<f32>>> {
+pub fn full_gradient<M: Network + ?Sized>(model: &M, data: &Dataset, chunk: i64) -> Result<Vec<Vec<f32>>> {
     zero_grads(model);
     let n = data.len();
     let mut start = 0;
@@ -69,9 +85,8 @@ pub fn full_gradient(model: &Model, data: &Dataset, chunk: i64) -> Result<Vec<Ve
         let len = chunk.min(n - start);
         let x = data.features.narrow(0, start, len);
         let y = data.labels.narrow(0, start, len);
-        let logits = model.forward(&x).logits;
         // Sum over the chunk divided by n: the chunks add up to the mean.
-        (logits.cross_entropy_for_logits(&y) * (len as f64 / n as f64)).backward();
+        (mean_loss(model, &x, &y)? * (len as f64 / n as f64)).f_backward()?;
         start += len;
     }
     read_grads(model)
@@ -79,22 +94,21 @@ pub fn full_gradient(model: &Model, data: &Dataset, chunk: i64) -> Result<Vec<Ve
 
 /// Per-example gradients of the examples at `index`: `emit(position, param, values)`
 /// for each example (in `index` order) and param.
-pub fn per_sample_gradients(
-    model: &Model,
+pub fn per_sample_gradients<M: Network + ?Sized>(
+    model: &M,
     data: &Dataset,
     index: &[i64],
     emit: &mut dyn FnMut(usize, usize, Vec<f32>) -> Result<()>,
 ) -> Result<()> {
-    if model.all_linear() {
-        per_sample_linear(model, data, index, emit)
-    } else {
-        per_sample_loop(model, data, index, emit)
+    match model.builtin() {
+        Some(m) if m.all_linear() => per_sample_linear(m, data, index, emit),
+        _ => per_sample_loop(model, data, index, emit),
     }
 }
 
 /// One backward pass per example: the general path.
-pub fn per_sample_loop(
-    model: &Model,
+pub fn per_sample_loop<M: Network + ?Sized>(
+    model: &M,
     data: &Dataset,
     index: &[i64],
     emit: &mut dyn FnMut(usize, usize, Vec<f32>) -> Result<()>,

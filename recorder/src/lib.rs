@@ -3,18 +3,24 @@
 //!
 //! * [`data`] — datasets: the embedded synthetic default and MNIST IDX files;
 //!   [`tabular`] — CSV and Parquet files.
-//! * [`model`] — the built-in models (`mlp`, `lenet`), params named as in PyTorch.
+//! * [`model`] — the built-in models (`mlp`, `lenet`), params named as in PyTorch,
+//!   and the [`model::Network`] trait they share with [`torchscript`] modules.
+//! * [`checkpoint`] — weights as safetensors files, loaded strictly by name.
 //! * [`gradients`] — minibatch, full-batch and per-sample gradients.
-//! * [`record`] — the training loop and what it records when.
+//! * [`record`] — the training loop and what it records when, and the replay
+//!   of an archived run's checkpoints.
+//! * [`torchscript`] — modules saved from Python with `torch.jit.script`.
 //!
 //! Built only with the `torch` feature of the `gradlake` binary, so that
 //! analysing lakes never needs libtorch.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod gradients;
 pub mod model;
 pub mod record;
 pub mod tabular;
+pub mod torchscript;
 
 pub use error::{RecorderError, Result};

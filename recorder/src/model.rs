@@ -4,10 +4,37 @@
 //! the order of the layers, weight before bias, so that a lake recorded here
 //! and one recorded from a PyTorch model of the same shape line up.
 
+use std::path::Path;
+
 use tch::nn::{self, Module};
 use tch::{Device, Tensor};
 
+use crate::data::Dataset;
 use crate::error::{RecorderError, Result};
+
+/// What gradients need of a network: its params in a fixed order, class
+/// scores for a batch, and weights from a checkpoint. Implemented by the
+/// built-in [`Model`] and by [`crate::torchscript::TorchScriptModel`], so that
+/// [`crate::gradients`] and [`crate::record::replay`] serve both.
+pub trait Network {
+    /// Its name in `runs.model` (`mlp`, `torchscript:<file name>`, ...).
+    fn name(&self) -> String;
+    /// What it is, for `runs.config`.
+    fn describe(&self) -> serde_json::Value;
+    /// (name, tensor) of every param, in the order they are recorded.
+    fn params(&self) -> &[(String, Tensor)];
+    /// Class scores [batch, classes] of flattened examples [batch, features].
+    fn logits(&self, x: &Tensor) -> Result<Tensor>;
+    /// Replaces the weights by a checkpoint's (see [`crate::checkpoint`]).
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()>;
+    /// Checks, before anything is written, that it takes the dataset's
+    /// examples and scores at least its classes.
+    fn check_data(&mut self, data: &Dataset) -> Result<()>;
+    /// The built-in model, whose layers allow vectorised per-sample gradients.
+    fn builtin(&self) -> Option<&Model> {
+        None
+    }
+}
 
 /// Which network.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -142,5 +169,50 @@ impl Model {
             linear_outputs.push(z);
         }
         Forward { logits: a, linear_inputs, linear_outputs }
+    }
+}
+
+impl Network for Model {
+    fn name(&self) -> String {
+        self.arch.name().into()
+    }
+
+    fn describe(&self) -> serde_json::Value {
+        serde_json::to_value(&self.arch).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn params(&self) -> &[(String, Tensor)] {
+        &self.params
+    }
+
+    fn logits(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(self.forward(x).logits)
+    }
+
+    fn load_checkpoint(&mut self, path: &Path) -> Result<()> {
+        crate::checkpoint::load_into(&self.params, path)
+    }
+
+    fn check_data(&mut self, data: &Dataset) -> Result<()> {
+        // The forward pass panics on a mismatch (tch's infallible layers): compare the sizes instead.
+        let inputs = match self.arch {
+            Architecture::Mlp { .. } => self.params[0].1.size()[1],
+            Architecture::Lenet => 28 * 28,
+        };
+        let classes = self.params.last().map_or(0, |(_, bias)| bias.size()[0]);
+        if data.feature_count() != inputs || data.classes > classes {
+            return Err(RecorderError::InvalidArgument(format!(
+                "the {} takes {inputs} features and scores {classes} classes; the dataset {} has {} features and {} classes",
+                self.arch.name(),
+                data.name,
+                data.feature_count(),
+                data.classes
+            )));
+        }
+        Ok(())
+    }
+
+    fn builtin(&self) -> Option<&Model> {
+        Some(self)
     }
 }

@@ -10,7 +10,7 @@
 //! gradient SGD uses (recorded every `minibatch_every` steps) and the scalars
 //! `loss`, `accuracy`, `lr`, `grad_norm` and `grad_norm/<param>` (every step).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use gradlake_ingest::writer::GradKey;
 use gradlake_ingest::{Kind, LakeWriter, ParamSpec, RunInfo, WriteStats, WriterOptions};
@@ -20,10 +20,11 @@ use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 use tch::nn::{self, OptimizerConfig};
 
+use crate::checkpoint;
 use crate::data::Dataset;
 use crate::error::{RecorderError, Result};
 use crate::gradients::{batch_gradient, batch_loss, full_gradient, per_sample_gradients, read_grads};
-use crate::model::{Architecture, Model};
+use crate::model::{Architecture, Model, Network};
 
 /// The optimizer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -275,56 +276,84 @@ fn save_checkpoint(model: &Model, dir: &Path, step: i64) -> Result<()> {
 /// per-sample) of an archived run at each checkpoint in `checkpoints`
 /// (`step-<step>.safetensors` files, as `record` writes them), with the same
 /// draws and examples as `record` would have used for `cfg.seed`.
+///
+/// `model` is the built-in [`Model`] of the run or a
+/// [`crate::torchscript::TorchScriptModel`]; `runs.model` is its
+/// [`Network::name`], and `cfg.model` is replaced by its description in
+/// `runs.config`. Every checkpoint is checked against the model's params, and
+/// the model against the dataset, before the lake is created.
 pub fn replay(
     lake: &Path,
     data: &Dataset,
-    model: &mut Model,
+    model: &mut dyn Network,
     checkpoints: &Path,
     cfg: &RecordConfig,
     options: WriterOptions,
     progress: &mut dyn FnMut(i64),
 ) -> Result<WriteStats> {
-    let mut steps: Vec<i64> = std::fs::read_dir(checkpoints)
+    // Any number of digits (`step-7` as well as `record`'s `step-00000007`): files saved elsewhere count too.
+    let mut files: Vec<(i64, PathBuf)> = std::fs::read_dir(checkpoints)
         .map_err(|e| RecorderError::InvalidArgument(format!("{}: {e}", checkpoints.display())))?
         .filter_map(|e| e.ok())
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
-            name.strip_prefix("step-")?.strip_suffix(".safetensors")?.parse().ok()
+            let digits = name.strip_prefix("step-")?.strip_suffix(".safetensors")?;
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            Some((digits.parse().ok()?, e.path()))
         })
         .collect();
-    steps.sort_unstable();
-    if steps.is_empty() {
+    files.sort();
+    if files.is_empty() {
         return Err(RecorderError::InvalidArgument(format!(
             "{}: no step-<N>.safetensors checkpoint",
             checkpoints.display()
         )));
     }
+    if let Some(pair) = files.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(RecorderError::InvalidArgument(format!(
+            "two checkpoints of step {}: {} and {}",
+            pair[0].0,
+            pair[0].1.display(),
+            pair[1].1.display()
+        )));
+    }
+    let steps: Vec<i64> = files.iter().map(|(s, _)| *s).collect();
     let replay_cfg =
         RecordConfig { steps: steps[steps.len() - 1] as u64 + 1, noise_points: steps.clone(), ..cfg.clone() };
     replay_cfg.validate(data)?;
+    // A bad checkpoint or a model that does not fit the data is found before the lake is made.
+    let expected = checkpoint::shapes(model.params());
+    for (_, path) in &files {
+        checkpoint::check_tensors(path, &expected, &checkpoint::read_header(path)?)?;
+    }
+    model.check_data(data)?;
     let names: Vec<String> = model.params().iter().map(|(n, _)| n.clone()).collect();
     let specs = model
         .params()
         .iter()
         .map(|(n, t)| ParamSpec::new(n.clone(), t.size().iter().map(|&d| d as usize).collect::<Vec<_>>()))
         .collect();
+    let mut record = serde_json::to_value(cfg).map_err(|e| RecorderError::InvalidArgument(e.to_string()))?;
+    record["model"] = model.describe();
     let info = RunInfo {
         run: cfg.run.clone(),
-        model: cfg.model.name().into(),
+        model: model.name(),
         dataset: cfg.dataset.clone(),
         optimizer: "replay".into(),
         lr: cfg.lr,
         batch_size: cfg.batch_size,
         seed: cfg.seed as i64,
         start_time_us: RunInfo::now_us(),
-        config: serde_json::json!({ "replay": { "checkpoints": checkpoints.display().to_string(), "steps": steps, "record": cfg } }),
+        config: serde_json::json!({ "replay": { "checkpoints": checkpoints.display().to_string(), "steps": steps, "record": record } }),
     };
     let mut writer = LakeWriter::create(lake, &info, specs, options)?;
     let examples = sampled_examples(data.len(), cfg.samples as usize, cfg.seed);
     let recorded = vec![true; names.len()];
-    for &step in &steps {
-        model.vs.load(checkpoint_path(checkpoints, step))?;
-        record_noise_point(&mut writer, model, data, &replay_cfg, step, &examples, &recorded, &names)?;
+    for (step, path) in files {
+        model.load_checkpoint(&path)?;
+        record_noise_point(&mut writer, &*model, data, &replay_cfg, step, &examples, &recorded, &names)?;
         progress(step);
     }
     Ok(writer.finish()?)
@@ -333,7 +362,7 @@ pub fn replay(
 #[allow(clippy::too_many_arguments)]
 fn record_noise_point(
     writer: &mut LakeWriter,
-    model: &Model,
+    model: &dyn Network,
     data: &Dataset,
     cfg: &RecordConfig,
     step: i64,
