@@ -1,16 +1,13 @@
-//! `gradlake demo`: write a small synthetic lake, verify it and analyse it.
+//! `gradlake demo`: record a small run (or, without the `torch` feature, write a
+//! synthetic lake), verify it, run every analysis and write the HTML report.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use gradlake_ingest::WriterOptions;
+use anyhow::bail;
 use gradlake_ingest::check::{CheckOptions, check_lake};
-use gradlake_ingest::synth::{SynthConfig, generate};
-use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::{OutputFormat, named, run_statements};
 
-use crate::progress;
+use crate::analyze_cmd::{AnalyzeArgs, AnalyzeFormat};
 
 /// Arguments of `gradlake demo`.
 #[derive(clap::Args)]
@@ -18,72 +15,110 @@ pub struct DemoArgs {
     /// Where to write the demo lake (must not exist yet).
     #[arg(long, default_value = "gradlake-demo")]
     out: PathBuf,
-    /// Steps of the synthetic run.
-    #[arg(long, default_value_t = 60)]
-    steps: u64,
+    /// Where to write the HTML report (default: the lake's path with `-report` appended).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Training steps (default: 300 when recording, 60 for a synthetic lake).
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Write a synthetic lake with known ground truth instead of training a model.
+    #[arg(long)]
+    synthetic: bool,
 }
-
-const QUERIES: &[(&str, &str)] = &[
-    (
-        "What the lake holds: gradient tensors per kind",
-        "SELECT kind, count(DISTINCT step) AS steps, count(DISTINCT sample) AS samples, count(*) AS chunk_rows,
-                sum(numel) AS values FROM grads GROUP BY kind ORDER BY kind",
-    ),
-    (
-        "Dimension-wise: the full gradient's |values| per layer, fitted and tested as a power law \
-         (the generator used alpha = 2.5 above xmin = 1e-3)",
-        "SELECT param, t.alpha, t.xmin, t.ks, t.ks_critical, t.n_tail, t.power_law FROM
-           (SELECT param, powerlaw_ks_test(abs(value)) AS t FROM grad_values
-            WHERE kind = 'full' AND step = 0 GROUP BY param) ORDER BY param",
-    ),
-    (
-        "Iteration-wise: each coordinate of fc1.bias across steps, tested for normality \
-         (Gaussian by construction: about 5% rejected at the 5% level)",
-        "SELECT count(*) AS coordinates, avg(CASE WHEN t.ks_p_value < 0.05 THEN 1.0 ELSE 0.0 END) AS share_rejected
-         FROM (SELECT idx, gaussian_test(value) AS t FROM grad_values
-               WHERE kind = 'minibatch' AND param = 'fc1.bias' GROUP BY idx)",
-    ),
-    (
-        "Noise = draw - full, checked element by element",
-        "SELECT count(*) AS elements, max(abs(n.value - (d.value - f.value))) AS max_abs_difference
-         FROM grad_values n
-         JOIN grad_values d ON d.kind = 'draw' AND d.step = n.step AND d.sample = n.sample AND d.param_id = n.param_id AND d.idx = n.idx
-         JOIN grad_values f ON f.kind = 'full' AND f.step = n.step AND f.param_id = n.param_id AND f.idx = n.idx
-         WHERE n.kind = 'noise' AND n.param_id = 3",
-    ),
-];
 
 pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     if args.out.exists() {
         bail!("{} already exists: choose another --out or remove it", args.out.display());
     }
-    let cfg = SynthConfig::small("demo", 42, args.steps);
-    eprintln!("writing a synthetic lake to {} ...", args.out.display());
-    let bar = progress::bar(cfg.steps, "steps");
-    let stats = generate(&args.out, &cfg, WriterOptions::default(), &mut |d| bar.set_position(d))?;
+    let report = args.report.clone().unwrap_or_else(|| sibling(&args.out, "-report"));
+    if args.synthetic || !cfg!(feature = "torch") {
+        if !args.synthetic {
+            eprintln!(
+                "this gradlake was built without the `torch` feature: writing a synthetic lake instead of \
+                 training (scripts/demo builds with it)"
+            );
+        }
+        synthetic(&args.out, args.steps.unwrap_or(60))?;
+    } else {
+        #[cfg(feature = "torch")]
+        record(&args.out, args.steps.unwrap_or(300))?;
+    }
+    let check = check_lake(&args.out, CheckOptions { deep: true })?;
+    println!("gradlake check --deep: {} files, {}", check.files, if check.is_ok() { "ok" } else { "DAMAGED" });
+    if !check.is_ok() {
+        return Ok(ExitCode::from(crate::EXIT_DAMAGED));
+    }
+    crate::analyze_cmd::run(AnalyzeArgs {
+        lake: args.out.clone(),
+        run: None,
+        report: Some(report.clone()),
+        format: AnalyzeFormat::Table,
+        only: Vec::new(),
+        params: Vec::new(),
+        list_params: false,
+        memory_limit: None,
+        max_rows: 12,
+    })?;
+    println!("\nThe report is {}", report.join("index.html").display());
+    println!("The lake stays in {}: try `gradlake sql --lake {}`", args.out.display(), args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `path` with `suffix` appended to its last component.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "gradlake-demo".into());
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+fn synthetic(out: &Path, steps: u64) -> anyhow::Result<()> {
+    use gradlake_ingest::WriterOptions;
+    use gradlake_ingest::synth::{SynthConfig, generate};
+    let cfg = SynthConfig::small("demo", 42, steps);
+    eprintln!("writing a synthetic lake to {} ...", out.display());
+    let bar = crate::progress::bar(cfg.steps, "steps");
+    let stats = generate(out, &cfg, WriterOptions::default(), &mut |d| bar.set_position(d))?;
     bar.finish_and_clear();
     println!(
-        "wrote {} gradient tensors ({} values) in {} files, {:.1} MB",
+        "wrote {} gradient tensors ({} values) in {} files, {:.1} MB; planted: |full| power law alpha = {} above \
+         {}, Gaussian minibatch noise, covariance spectrum s = {}",
         stats.tensors,
         stats.values,
         stats.files,
-        stats.bytes as f64 / 1e6
+        stats.bytes as f64 / 1e6,
+        cfg.alpha,
+        cfg.xmin,
+        cfg.spectrum_s
     );
-    let report = check_lake(&args.out, CheckOptions { deep: true })?;
-    println!("gradlake check --deep: {} files, {}", report.files, if report.is_ok() { "ok" } else { "DAMAGED" });
+    Ok(())
+}
 
-    let rt = crate::runtime()?;
-    rt.block_on(async {
-        let session = LakeSession::open(&args.out, &SessionOptions::default()).await?;
-        let mut out = std::io::BufWriter::new(std::io::stdout());
-        for (title, sql) in QUERIES {
-            println!("\n== {title}");
-            run_statements(session.context(), sql, OutputFormat::Table, &mut out, 50).await?;
-        }
-        println!("\n== Named analysis `summary` (first rows)");
-        let summary = named::find("summary").context("summary query")?;
-        run_statements(session.context(), summary.sql, OutputFormat::Table, &mut out, 12).await?;
-        println!("\nThe lake stays in {}: try `gradlake sql --lake {}`", args.out.display(), args.out.display());
-        anyhow::Ok(ExitCode::SUCCESS)
-    })
+#[cfg(feature = "torch")]
+fn record(out: &Path, steps: u64) -> anyhow::Result<()> {
+    let dataset = if crate::record_cmd::digits_available() { "digits" } else { "synthetic" };
+    eprintln!("training an MLP on {dataset} for {steps} steps and recording its gradients into {} ...", out.display());
+    // 256 per-sample gradients and 64 draws give the spectra and the noise tests
+    // enough vectors; a narrower MLP on 784-pixel synthetic images keeps the lake small.
+    let steps = steps.to_string();
+    let out = out.to_string_lossy();
+    let mut argv = vec![
+        "--out",
+        &out,
+        "--run",
+        "demo",
+        "--dataset",
+        dataset,
+        "--steps",
+        &steps,
+        "--samples",
+        "256",
+        "--draws",
+        "64",
+    ];
+    if dataset == "synthetic" {
+        argv.extend(["--hidden", "32"]);
+    }
+    let args = crate::record_cmd::record_args(&argv)?;
+    crate::record_cmd::run_record(args)?;
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! `gradlake-queries` libraries. Results go to stdout, errors and progress to
 //! stderr. Exit codes: 0 success, 1 failure, 2 bad usage, 3 `check` found damage.
 
+mod analyze_cmd;
 mod check_cmd;
 mod demo_cmd;
 mod progress;
@@ -30,6 +31,8 @@ enum Command {
     Synth(synth_cmd::SynthArgs),
     /// Run SQL over a lake (or over Parquet files named in the query); a shell without QUERY.
     Sql(sql_cmd::SqlArgs),
+    /// Run the paper's analyses (named SQL in queries/sql) on a lake: tables, JSON or an HTML report.
+    Analyze(analyze_cmd::AnalyzeArgs),
     /// Verify every file of a lake; name each damaged one.
     Check(check_cmd::CheckArgs),
     /// Write a small lake and analyse it: the quickest way to see gradlake work.
@@ -51,6 +54,7 @@ fn main() -> ExitCode {
         Command::Synth(args) => synth_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Analyze(args) => analyze_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         #[cfg(feature = "torch")]
         Command::Record(args) => record_cmd::run_record(args),

@@ -8,13 +8,19 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use gradlake_pipeline::memory::parse_size;
 use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::{OutputFormat, run_statements};
+use gradlake_queries::{OutputFormat, params, run_statements};
 
 /// Arguments of `gradlake sql`.
 #[derive(clap::Args)]
 pub struct SqlArgs {
-    /// SQL to run (`;`-separated statements). Without it, an interactive shell.
+    /// SQL to run (`;`-separated statements). Without it (and without --file), an interactive shell.
     query: Option<String>,
+    /// Run the SQL script in FILE (e.g. one of `queries/sql/*.sql`).
+    #[arg(long, short = 'f', conflicts_with = "query")]
+    file: Option<PathBuf>,
+    /// Set a script parameter declared as `-- param NAME = DEFAULT` and used as `$NAME` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
     /// The lake whose tables and views to register. Without it only files named
     /// in the query are visible (`SELECT ... FROM 'file.parquet'`).
     #[arg(long)]
@@ -49,13 +55,22 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
     if args.format == OutputFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary data: give --output FILE or pipe stdout");
     }
+    let script = match &args.file {
+        Some(path) => Some(std::fs::read_to_string(path).with_context(|| format!("--file {}", path.display()))?),
+        None => args.query.clone(),
+    };
+    let script = match script {
+        Some(sql) => Some(params::bind(&sql, &args.params).context("--param")?),
+        None if !args.params.is_empty() => bail!("--param needs a query or --file"),
+        None => None,
+    };
     let rt = crate::runtime()?;
     rt.block_on(async {
         let session = open(args.lake.as_deref(), &options).await?;
         for w in session.warnings() {
             eprintln!("{w}");
         }
-        match &args.query {
+        match &script {
             Some(sql) => {
                 let mut out: Box<dyn Write + Send> = match &args.output {
                     Some(path) => Box::new(BufWriter::new(
@@ -76,6 +91,10 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
             None => shell(&session, args.format, args.max_rows).await,
         }
     })
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    params::parse_assignment(s).map_err(|e| e.to_string())
 }
 
 async fn open(lake: Option<&Path>, options: &SessionOptions) -> anyhow::Result<LakeSession> {

@@ -7,6 +7,16 @@ fn gradlake(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gradlake")).args(args).output().expect("run gradlake")
 }
 
+#[cfg(feature = "torch")]
+fn gradlake_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_gradlake"));
+    c.args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("run gradlake")
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -167,15 +177,37 @@ fn memory_limit_bounds_a_query_that_must_spill_or_fail_cleanly() {
 }
 
 #[test]
-fn demo_runs_and_shows_the_ground_truth() {
+fn demo_on_a_synthetic_lake_checks_analyses_and_writes_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
-    let o = gradlake(&["demo", "--out", out.to_str().unwrap(), "--steps", "10"]);
+    let o = gradlake(&["demo", "--synthetic", "--out", out.to_str().unwrap(), "--steps", "10"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let text = stdout(&o);
-    assert!(text.contains("check --deep") && text.contains("ok"), "{text}");
-    assert!(text.contains("max_abs_difference"), "{text}");
-    assert!(text.contains("| 0.0                |"), "noise must equal draw - full exactly:\n{text}");
+    assert!(text.contains("gradlake check --deep") && text.contains("ok"), "{text}");
+    for analysis in ["(summary)", "(dimension_wise)", "(iteration_wise)", "(noise)", "(spectrum)"] {
+        assert!(text.contains(analysis), "{analysis} missing:\n{text}");
+    }
+    let report = dir.path().join("demo-report").join("index.html");
+    assert!(report.is_file() && text.contains("demo-report/index.html"), "{text}");
+    let again = gradlake(&["demo", "--synthetic", "--out", out.to_str().unwrap()]);
+    assert!(!again.status.success() && stderr(&again).contains("already exists"), "{}", stderr(&again));
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn demo_records_a_run_and_analyses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let o = gradlake_env(
+        &["demo", "--out", out.to_str().unwrap(), "--steps", "6"],
+        &[("GRADLAKE_DEPS_DIR", dir.path().to_str().unwrap())],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("recorded run \"demo\""), "{text}");
+    assert!(text.contains("gradlake check --deep") && text.contains("ok"), "{text}");
+    assert!(!text.contains("skipped:"), "every kind is recorded by default:\n{text}");
+    assert!(dir.path().join("demo-report").join("index.html").is_file());
 }
 
 #[cfg(feature = "torch")]
@@ -286,4 +318,124 @@ fn record_writes_a_lake_that_checks_and_bad_options_are_named() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--model \"resnet\""));
     let o = gradlake(&["record", "--out", lake, "--batch-size", "100000", "--synthetic-examples", "64"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--batch-size must be in 1..=64"));
+}
+
+#[cfg(feature = "torch")]
+#[test]
+fn replay_of_a_torchscript_module_writes_a_lake_that_checks_and_bad_files_are_named() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/torchscript");
+    let module = fixtures.join("mlp.pt");
+    let module = module.to_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 40 examples of 64 features (the module's input, as scikit-learn's 8×8 digits) and 10 classes.
+    let csv = dir.path().join("d64.csv");
+    let mut text = (0..64).map(|j| format!("p{j}")).collect::<Vec<_>>().join(",") + ",label\n";
+    for i in 0..40 {
+        let row: Vec<String> = (0..64).map(|j| format!("{}", ((i * 7 + j * 3) % 17) as f32 / 16.0)).collect();
+        text += &format!("{},{}\n", row.join(","), i % 10);
+    }
+    std::fs::write(&csv, text).unwrap();
+    let dataset = format!("csv:{}", csv.display());
+    let ckpt = dir.path().join("ckpt");
+    std::fs::create_dir(&ckpt).unwrap();
+    std::fs::copy(fixtures.join("weights.safetensors"), ckpt.join("step-00000000.safetensors")).unwrap();
+    let lake = dir.path().join("lake");
+    let replay = |out: &Path, ckpt: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--checkpoints",
+            ckpt.to_str().unwrap(),
+            "--dataset",
+            &dataset,
+            "--out",
+            out.to_str().unwrap(),
+            "--batch-size",
+            "8",
+            "--draws",
+            "3",
+            "--samples",
+            "5",
+            "--threads",
+            "1",
+        ];
+        args.extend_from_slice(extra);
+        gradlake(&args)
+    };
+    let o = replay(&lake, &ckpt, &["--torchscript", module]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("replayed run \"torchscript-mlp-tabular-s0-"), "{}", stdout(&o));
+    let l = lake.to_str().unwrap();
+    let o = gradlake(&["check", l, "--deep"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+
+    let csv_query = |q: &str| {
+        let o = gradlake(&["sql", "--lake", l, "--format", "csv", q]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    // 6 params; 1 checkpoint; 3 draws; 5 examples.
+    assert_eq!(
+        csv_query("SELECT kind, count(*) AS n FROM grad_vectors GROUP BY kind ORDER BY kind"),
+        "kind,n\ndraw,18\nfull,6\nnoise,18\nsample,30\n"
+    );
+    // noise = draw − full, exactly (vec_sub stays in f32, as the recorder's subtraction).
+    let q = "SELECT max(vec_norm(vec_sub(vec_sub(d.\"values\", f.\"values\"), n.\"values\"))) AS worst, count(*) AS pairs
+             FROM grad_vectors d
+             JOIN grad_vectors f ON f.step = d.step AND f.param_id = d.param_id AND f.kind = 'full'
+             JOIN grad_vectors n ON n.step = d.step AND n.param_id = d.param_id AND n.sample = d.sample AND n.kind = 'noise'
+             WHERE d.kind = 'draw'";
+    assert_eq!(csv_query(q), "worst,pairs\n0.0,18\n");
+    assert_eq!(csv_query("SELECT model FROM runs"), "model\ntorchscript:mlp.pt\n",);
+    assert_eq!(
+        csv_query("SELECT param FROM params ORDER BY param_id").lines().skip(1).collect::<Vec<_>>(),
+        ["fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"]
+    );
+
+    // Not a TorchScript file: named, nothing written.
+    let other = dir.path().join("other");
+    let weights = fixtures.join("weights.safetensors");
+    let o = replay(&other, &ckpt, &["--torchscript", weights.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("weights.safetensors: not a TorchScript module"), "{}", stderr(&o));
+    assert!(!other.exists());
+    // A checkpoint without one of the module's params: the file and the tensor are named, nothing written.
+    let partial = dir.path().join("partial");
+    std::fs::create_dir(&partial).unwrap();
+    let mut tensors = tch::Tensor::read_safetensors(&weights).unwrap();
+    tensors.retain(|(n, _)| n != "fc2.weight");
+    tch::Tensor::write_safetensors(&tensors, partial.join("step-00000007.safetensors")).unwrap();
+    let o = replay(&other, &partial, &["--torchscript", module]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("step-00000007.safetensors") && err.contains("no tensor \"fc2.weight\""), "{err}");
+    assert!(!other.exists());
+    // Examples of another width: the module, the shapes and libtorch's complaint.
+    let wide = dir.path().join("d65.csv");
+    let mut text = (0..65).map(|j| format!("p{j}")).collect::<Vec<_>>().join(",") + ",label\n";
+    for i in 0..10 {
+        text += &format!("{},{}\n", vec!["0.5"; 65].join(","), i % 2);
+    }
+    std::fs::write(&wide, text).unwrap();
+    let o = gradlake(&[
+        "replay",
+        "--torchscript",
+        module,
+        "--checkpoints",
+        ckpt.to_str().unwrap(),
+        "--dataset",
+        &format!("csv:{}", wide.display()),
+        "--out",
+        other.to_str().unwrap(),
+        "--batch-size",
+        "4",
+        "--samples",
+        "2",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("mlp.pt") && err.contains("[2, 65]") && err.contains("cannot be multiplied"), "{err}");
+    // A TorchScript module and a built-in model at once is bad usage.
+    let o = replay(&other, &ckpt, &["--torchscript", module, "--model", "lenet"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--torchscript") && stderr(&o).contains("--model"), "{}", stderr(&o));
 }

@@ -1,22 +1,90 @@
 //! The named analyses, embedded from `queries/sql/*.sql` so that the binary
-//! and a user running the file by hand execute the same text.
+//! and a user running the file by hand (`gradlake sql --file`) execute the same text.
+//!
+//! Each script first materialises its per-test rows in a table named after
+//! the analysis (plots and JSON output read it), then ends with one SELECT that
+//! summarises them: the table a user sees.
 
-/// A named analysis: its name and SQL.
+/// A named analysis.
 #[derive(Debug, Clone, Copy)]
 pub struct NamedQuery {
     /// The name, also the file name without `.sql`.
     pub name: &'static str,
+    /// One line on what it answers.
+    pub title: &'static str,
+    /// The gradient kinds it reads; without any of them it has nothing to say.
+    pub kinds: &'static [&'static str],
+    /// The tables its script creates, in order.
+    pub tables: &'static [&'static str],
     /// The SQL text.
     pub sql: &'static str,
 }
 
-/// `summary`: gradient norms per kind and loss over steps.
-pub const SUMMARY: NamedQuery = NamedQuery { name: "summary", sql: include_str!("../sql/summary.sql") };
+/// `dimension_wise`: the power-law test on |g| across the parameters of each step.
+pub const DIMENSION_WISE: NamedQuery = NamedQuery {
+    name: "dimension_wise",
+    title: "Dimension-wise: is |gradient| power-law heavy-tailed across parameters?",
+    kinds: &["minibatch", "full"],
+    tables: &["dimension_wise"],
+    sql: include_str!("../sql/dimension_wise.sql"),
+};
 
-/// Every named analysis available in this build.
-pub const ALL: &[NamedQuery] = &[SUMMARY];
+/// `iteration_wise`: sampled coordinates tested across steps.
+pub const ITERATION_WISE: NamedQuery = NamedQuery {
+    name: "iteration_wise",
+    title: "Iteration-wise: is one coordinate heavy-tailed (or Gaussian) across steps?",
+    kinds: &["minibatch"],
+    tables: &["iteration_wise"],
+    sql: include_str!("../sql/iteration_wise.sql"),
+};
+
+/// `noise`: draw − full, across parameters and across draws.
+pub const NOISE: NamedQuery = NamedQuery {
+    name: "noise",
+    title: "Noise: is minibatch gradient noise Gaussian, across parameters and across draws?",
+    kinds: &["noise"],
+    tables: &["noise_across_params", "noise_across_draws"],
+    sql: include_str!("../sql/noise.sql"),
+};
+
+/// `spectrum`: covariance spectra of per-sample gradients and noise.
+pub const SPECTRUM: NamedQuery = NamedQuery {
+    name: "spectrum",
+    title: "Spectrum: does the gradient covariance spectrum follow a power law?",
+    kinds: &["sample", "noise"],
+    tables: &["spectrum"],
+    sql: include_str!("../sql/spectrum.sql"),
+};
+
+/// `summary`: loss, accuracy and gradient norms over steps.
+pub const SUMMARY: NamedQuery = NamedQuery {
+    name: "summary",
+    title: "Summary: loss, accuracy and gradient norms over steps",
+    kinds: &["minibatch", "full", "sample", "draw", "noise"],
+    tables: &["summary"],
+    sql: include_str!("../sql/summary.sql"),
+};
+
+/// Every named analysis, in the order `gradlake analyze` runs them.
+pub const ALL: &[NamedQuery] = &[SUMMARY, DIMENSION_WISE, ITERATION_WISE, NOISE, SPECTRUM];
 
 /// The analysis called `name`.
 pub fn find(name: &str) -> Option<NamedQuery> {
     ALL.iter().copied().find(|q| q.name == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_script_declares_what_it_uses_and_creates_its_tables() {
+        for q in ALL {
+            let bound = crate::params::bind(q.sql, &[]).unwrap_or_else(|e| panic!("{}: {e}", q.name));
+            for table in q.tables {
+                assert!(bound.contains(&format!("CREATE OR REPLACE TABLE {table} AS")), "{}: {table}", q.name);
+            }
+            assert!(crate::params::declared(q.sql).unwrap().iter().any(|p| p.name == "run"), "{}", q.name);
+        }
+    }
 }

@@ -143,6 +143,21 @@ impl<W: Write + Send> ResultWriter<W> {
     }
 }
 
+/// Rows of `batches` as JSON objects (an array), as `--format json` writes them.
+pub fn batches_to_json(batches: &[RecordBatch]) -> Result<serde_json::Value, OutputError> {
+    let mut buf = Vec::new();
+    let mut w = arrow::json::ArrayWriter::new(&mut buf);
+    let arrow_err = |source| OutputError::Arrow { format: OutputFormat::Json, source };
+    for b in batches {
+        w.write(b).map_err(arrow_err)?;
+    }
+    w.finish().map_err(arrow_err)?;
+    if buf.is_empty() {
+        return Ok(serde_json::Value::Array(Vec::new()));
+    }
+    serde_json::from_slice(&buf).map_err(|e| OutputError::Io(e.into()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,30 @@
+-- dimension_wise: is |gradient| power-law heavy-tailed across the parameters of one step?
+--
+-- For every recorded minibatch and full-batch gradient, per param and for the whole
+-- model, the paper's test (Xie et al. 2023): fit a continuous power law to |g| by
+-- Clauset–Shalizi–Newman and reject it when the KS distance exceeds 1.358/sqrt(n_tail)
+-- (at significance 0.05). The power-law rate is the share of tests not rejected, per
+-- run, kind and training phase (the run's steps cut into equal thirds by default).
+--
+-- param run = '' : the run to analyse ('' = every run)
+-- param significance = 0.05 : level of the KS test
+-- param step_every = 1 : test every n-th step only (steps divisible by it)
+-- param phases = 3 : training phases the steps are cut into
+CREATE OR REPLACE TABLE dimension_wise AS
+SELECT run, kind, step, COALESCE(param, '(model)') AS param,
+       CAST(step * $phases / (max(step) OVER (PARTITION BY run) + 1) AS BIGINT) AS phase,
+       t['alpha'] AS alpha, t['xmin'] AS xmin, t['ks'] AS ks, t['ks_critical'] AS ks_critical,
+       t['n_tail'] AS n_tail, t['power_law'] AS power_law
+FROM (
+    SELECT run, kind, step, param, powerlaw_ks_test(abs(value), $significance) AS t
+    FROM grad_values
+    WHERE kind IN ('minibatch', 'full') AND step % $step_every = 0 AND ($run = '' OR run = $run)
+    GROUP BY GROUPING SETS ((run, kind, step, param), (run, kind, step))
+);
+
+SELECT run, kind, phase, min(step) AS first_step, max(step) AS last_step, count(*) AS tests,
+       avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,
+       median(alpha) AS median_alpha
+FROM dimension_wise
+GROUP BY run, kind, phase
+ORDER BY run, kind, phase;

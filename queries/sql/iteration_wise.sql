@@ -1,0 +1,46 @@
+-- iteration_wise: is one coordinate of the minibatch gradient heavy-tailed across steps?
+--
+-- A deterministic sample of coordinates (the smallest values of a Lehmer-style
+-- multiplicative hash of param_id and index, so the same model gives the same
+-- sample in every run and lake) is followed
+-- across the recorded minibatch gradients of each training phase. Per coordinate:
+-- the paper's power-law test on |g| and, beside it, gaussian_test on g. The rates
+-- are the shares of coordinates where a power law (resp. a Gaussian, by the
+-- Lilliefors KS test) is not rejected.
+--
+-- param run = '' : the run to analyse ('' = every run)
+-- param coordinates = 256 : coordinates sampled from the whole model
+-- param significance = 0.05 : level of both tests
+-- param phases = 1 : training phases the steps are cut into (1 = the whole run)
+CREATE OR REPLACE TABLE iteration_wise AS
+WITH coordinates AS (
+    SELECT param_id, param, idx
+    FROM (SELECT param_id, param, unnest(range(numel)) AS idx FROM params WHERE ($run = '' OR run = $run))
+    GROUP BY param_id, param, idx
+    ORDER BY (((idx % 2147483647 + 1) * 48271 % 2147483647 + (param_id + 1) * 69621) * 48271) % 2147483647, param_id, idx
+    LIMIT $coordinates
+),
+phased AS (
+    SELECT g.run, g.step, c.param, c.idx, g.value,
+           CAST(g.step * $phases / (max(g.step) OVER (PARTITION BY g.run) + 1) AS BIGINT) AS phase
+    FROM grad_values g JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
+    WHERE g.kind = 'minibatch' AND ($run = '' OR g.run = $run)
+)
+SELECT run, phase, param, idx, steps,
+       t['alpha'] AS alpha, t['xmin'] AS xmin, t['ks'] AS ks, t['ks_critical'] AS ks_critical,
+       t['n_tail'] AS n_tail, t['power_law'] AS power_law,
+       gauss['ks_p_value'] AS gaussian_p_value, gauss['excess_kurtosis'] AS excess_kurtosis,
+       gauss['ks_p_value'] >= $significance AS gaussian
+FROM (
+    SELECT run, phase, param, idx, count(*) AS steps, powerlaw_ks_test(abs(value), $significance) AS t,
+           gaussian_test(value) AS gauss
+    FROM phased
+    GROUP BY run, phase, param, idx
+);
+
+SELECT run, phase, count(*) AS coordinates, min(steps) AS min_steps,
+       avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,
+       avg(CASE WHEN gaussian THEN 1.0 ELSE 0.0 END) AS gaussian_rate
+FROM iteration_wise
+GROUP BY run, phase
+ORDER BY run, phase;

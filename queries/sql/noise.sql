@@ -1,0 +1,60 @@
+-- noise: is minibatch gradient noise (draw − full, at the same weights) Gaussian?
+--
+-- At each noise point the lake holds M minibatch draws and their noise
+-- (kind 'noise' = draw − full). Two views, each with the paper's power-law test on
+-- |noise|, gaussian_test and stable_alpha (the α-stable tail index earlier work used;
+-- α = 2 is Gaussian):
+--   across parameters  — per (step, draw, param) and per (step, draw) for the whole model;
+--   across draws       — per (step, coordinate), for a deterministic sample of coordinates
+--                        (the same Lehmer-style hash as iteration_wise).
+--
+-- param run = '' : the run to analyse ('' = every run)
+-- param coordinates = 256 : coordinates sampled from the whole model for the across-draws view
+-- param significance = 0.05 : level of the tests
+CREATE OR REPLACE TABLE noise_across_params AS
+SELECT run, step, sample AS draw, COALESCE(param, '(model)') AS param, n,
+       t['alpha'] AS alpha, t['ks'] AS ks, t['ks_critical'] AS ks_critical, t['power_law'] AS power_law,
+       gauss['ks_p_value'] AS gaussian_p_value, gauss['excess_kurtosis'] AS excess_kurtosis,
+       gauss['ks_p_value'] >= $significance AS gaussian, stable
+FROM (
+    SELECT run, step, sample, param, count(value) AS n,
+           powerlaw_ks_test(abs(value), $significance) AS t, gaussian_test(value) AS gauss,
+           stable_alpha(value) AS stable
+    FROM grad_values
+    WHERE kind = 'noise' AND ($run = '' OR run = $run)
+    GROUP BY GROUPING SETS ((run, step, sample, param), (run, step, sample))
+);
+
+CREATE OR REPLACE TABLE noise_across_draws AS
+WITH coordinates AS (
+    SELECT param_id, param, idx
+    FROM (SELECT param_id, param, unnest(range(numel)) AS idx FROM params WHERE ($run = '' OR run = $run))
+    GROUP BY param_id, param, idx
+    ORDER BY (((idx % 2147483647 + 1) * 48271 % 2147483647 + (param_id + 1) * 69621) * 48271) % 2147483647, param_id, idx
+    LIMIT $coordinates
+)
+SELECT run, step, param, idx, n,
+       t['alpha'] AS alpha, t['ks'] AS ks, t['ks_critical'] AS ks_critical, t['power_law'] AS power_law,
+       gauss['ks_p_value'] AS gaussian_p_value, gauss['excess_kurtosis'] AS excess_kurtosis,
+       gauss['ks_p_value'] >= $significance AS gaussian, stable
+FROM (
+    SELECT g.run, g.step, c.param, c.idx, count(g.value) AS n,
+           powerlaw_ks_test(abs(g.value), $significance) AS t, gaussian_test(g.value) AS gauss,
+           stable_alpha(g.value) AS stable
+    FROM grad_values g JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
+    WHERE g.kind = 'noise' AND ($run = '' OR g.run = $run)
+    GROUP BY g.run, g.step, c.param, c.idx
+);
+
+SELECT run, 'across parameters' AS view, step, count(*) AS tests,
+       avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,
+       avg(CASE WHEN gaussian THEN 1.0 ELSE 0.0 END) AS gaussian_rate,
+       median(stable) AS median_stable_alpha
+FROM noise_across_params GROUP BY run, step
+UNION ALL
+SELECT run, 'across draws' AS view, step, count(*) AS tests,
+       avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,
+       avg(CASE WHEN gaussian THEN 1.0 ELSE 0.0 END) AS gaussian_rate,
+       median(stable) AS median_stable_alpha
+FROM noise_across_draws GROUP BY run, step
+ORDER BY run, view, step;

@@ -1,0 +1,66 @@
+-- spectrum: does the covariance spectrum of stochastic gradients follow a power law λ_k ∝ k^−s?
+--
+-- Covariance of the per-sample gradients (kind 'sample') and of the minibatch noise
+-- (kind 'noise') at each noise point, per param and for the whole model (every
+-- param's vector concatenated in param_id order). Eigenvalues come from a
+-- Frequent Directions sketch of rank sketch_rank (cov_sketch: exact while a group
+-- has at most 2·sketch_rank vectors, memory O(sketch_rank · d) beyond, each true
+-- eigenvalue within [λ̂, λ̂ + error_bound]). Two fits, both stated with their ranks:
+--   spectrum_fit      — least squares of log λ_k on log k for k in [1, kmax]: kmax is
+--                       at most max_rank, at most n / 4 (a sample covariance of n vectors
+--                       has n − 1 nonzero eigenvalues and only its top ranks are close to
+--                       the population's), and only ranks whose sketch error bound is
+--                       below max_relative_error of the eigenvalue (Frequent Directions
+--                       lowers eigenvalues by up to error_bound, which steepens a fit);
+--   spectrum_ks_test  — the paper's test: the eigenvalues' density fitted as a
+--                       power law p(λ) ∝ λ^−β, s = 1/(β − 1), KS against 1.358/sqrt(n_tail).
+--
+-- param run = '' : the run to analyse ('' = every run)
+-- param max_rank = 64 : the highest rank spectrum_fit uses
+-- param sketch_rank = 128 : rank of the Frequent Directions sketch when one is used
+-- param max_relative_error = 0.1 : fit only ranks with error_bound below this share of the eigenvalue
+-- param significance = 0.05 : level of the KS test
+CREATE OR REPLACE TABLE spectrum AS
+WITH whole_model AS (
+    SELECT run, step, kind, sample, '(model)' AS param, flatten(array_agg("values" ORDER BY param_id)) AS v
+    FROM grad_vectors
+    WHERE kind IN ('sample', 'noise') AND ($run = '' OR run = $run)
+    GROUP BY run, step, kind, sample
+),
+vectors AS (
+    SELECT run, step, kind, sample, param, "values" AS v
+    FROM grad_vectors
+    WHERE kind IN ('sample', 'noise') AND ($run = '' OR run = $run)
+    UNION ALL
+    SELECT * FROM whole_model
+),
+sketches AS (
+    SELECT run, step, kind, param, count(*) AS n, cov_sketch(v, $sketch_rank) AS sketch
+    FROM vectors
+    GROUP BY run, step, kind, param
+),
+spectra AS (
+    SELECT run, step, kind, param, n, sketch_spectrum(sketch) AS eigenvalues,
+           sketch_info(sketch)['error_bound'] AS error_bound, sketch_info(sketch)['total_variance'] AS total_variance
+    FROM sketches
+),
+accurate AS (
+    -- Eigenvalues are descending, so the ranks accurate enough are a prefix.
+    SELECT run, step, kind, param, count(*) AS ranks
+    FROM (SELECT run, step, kind, param, error_bound, unnest(eigenvalues) AS eigenvalue FROM spectra)
+    WHERE eigenvalue > 0 AND error_bound <= $max_relative_error * eigenvalue
+    GROUP BY run, step, kind, param
+)
+SELECT run, step, kind, param, n, eigenvalues, error_bound, total_variance,
+       f['s'] AS s, f['lambda1'] AS lambda1, f['r2'] AS r2, f['kmin'] AS kmin, f['kmax'] AS kmax,
+       ks['s'] AS ks_s, ks['ks'] AS ks, ks['ks_critical'] AS ks_critical, ks['power_law'] AS power_law
+FROM (
+    SELECT s.*, spectrum_fit(s.eigenvalues, 1, greatest(2, least($max_rank, s.n / 4, COALESCE(a.ranks, 0)))) AS f,
+           spectrum_ks_test(s.eigenvalues, $significance) AS ks
+    FROM spectra s
+    LEFT JOIN accurate a ON a.run = s.run AND a.step = s.step AND a.kind = s.kind AND a.param = s.param
+);
+
+SELECT run, kind, step, param, n, kmin, kmax, s, r2, ks_s AS ks_test_s, power_law, error_bound
+FROM spectrum
+ORDER BY run, kind, step, param;

@@ -1,0 +1,246 @@
+//! `gradlake analyze`: the named analyses on a lake, as tables, JSON or an HTML report.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::str::FromStr;
+
+use anyhow::{Context, bail};
+use gradlake_pipeline::memory::parse_size;
+use gradlake_pipeline::{LakeSession, SessionOptions};
+use gradlake_queries::analyze::{Outcome, check_params, lake_kinds, run_named};
+use gradlake_queries::named::{self, NamedQuery};
+use gradlake_queries::output::batches_to_json;
+use gradlake_queries::params;
+use gradlake_queries::report::{Section, write_report as write_report_to};
+
+use crate::progress;
+
+/// Output formats of `gradlake analyze`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnalyzeFormat {
+    /// Titles and aligned tables, for people.
+    Table,
+    /// One JSON document: every analysis's summary rows and tables.
+    Json,
+}
+
+impl FromStr for AnalyzeFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "table" => Ok(Self::Table),
+            "json" => Ok(Self::Json),
+            _ => Err(format!("unknown format {s:?} (expected table or json)")),
+        }
+    }
+}
+
+/// Arguments of `gradlake analyze`.
+#[derive(clap::Args)]
+pub struct AnalyzeArgs {
+    /// The lake to analyse.
+    pub lake: PathBuf,
+    /// Analyse only this run (default: every run, each reported separately).
+    #[arg(long)]
+    pub run: Option<String>,
+    /// Also write an HTML report with plots into DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Output: table or json.
+    #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<AnalyzeFormat>())]
+    pub format: AnalyzeFormat,
+    /// Run only these analyses (comma-separated): summary, dimension_wise, iteration_wise, noise, spectrum.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Set an analysis parameter, e.g. `coordinates=512` (repeatable; `--list-params` shows them).
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+    /// List every analysis's parameters with their defaults, and exit.
+    #[arg(long)]
+    pub list_params: bool,
+    /// Memory the queries may use (e.g. 2G); operators spill to disk beyond it.
+    #[arg(long)]
+    pub memory_limit: Option<String>,
+    /// Rows of each summary table shown on the terminal.
+    #[arg(long, default_value_t = 40)]
+    pub max_rows: usize,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    params::parse_assignment(s).map_err(|e| e.to_string())
+}
+
+fn selected(only: &[String]) -> anyhow::Result<Vec<NamedQuery>> {
+    if only.is_empty() {
+        return Ok(named::ALL.to_vec());
+    }
+    only.iter()
+        .map(|name| {
+            named::find(name).with_context(|| {
+                let names: Vec<_> = named::ALL.iter().map(|q| q.name).collect();
+                format!("--only: no analysis {name:?} (there are: {})", names.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn list_params(queries: &[NamedQuery]) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for q in queries {
+        writeln!(out, "{} — {}", q.name, q.title)?;
+        for p in params::declared(q.sql)? {
+            writeln!(out, "  {} = {}    {}", p.name, p.default.to_sql(), p.doc)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
+    let queries = selected(&args.only)?;
+    if args.list_params {
+        return list_params(&queries);
+    }
+    if !args.lake.is_dir() {
+        bail!("{}: not a lake directory", args.lake.display());
+    }
+    let mut values = args.params.clone();
+    if let Some(run) = &args.run {
+        if values.iter().any(|(n, _)| n == "run") {
+            bail!("give the run either as --run or as --param run=..., not both");
+        }
+        values.push(("run".to_string(), run.clone()));
+    }
+    check_params(&queries, &values)?;
+    for q in &queries {
+        let declared = params::declared(q.sql)?;
+        let mine: Vec<_> = values.iter().filter(|(n, _)| declared.iter().any(|d| &d.name == n)).cloned().collect();
+        params::bind(q.sql, &mine).with_context(|| format!("--param for {}", q.name))?;
+    }
+    let options = SessionOptions {
+        memory_limit: args.memory_limit.as_deref().map(parse_size).transpose().context("--memory-limit")?,
+        ..SessionOptions::default()
+    };
+    let rt = crate::runtime()?;
+    rt.block_on(async {
+        let session = LakeSession::open(&args.lake, &options).await?;
+        for w in session.warnings() {
+            eprintln!("{w}");
+        }
+        let ctx = session.context();
+        let kinds = lake_kinds(ctx, args.run.as_deref()).await?;
+        if kinds.is_empty() {
+            match &args.run {
+                Some(run) => bail!("{}: no gradients of run {run:?} (see `SELECT run FROM runs`)", args.lake.display()),
+                None => bail!("{}: the lake holds no gradients", args.lake.display()),
+            }
+        }
+        let mut outcomes = Vec::with_capacity(queries.len());
+        for q in &queries {
+            let bar = progress::spinner(format!("{}: {}", q.name, q.title));
+            let outcome = run_named(ctx, *q, &values, &kinds).await;
+            bar.finish_and_clear();
+            outcomes.push(outcome?);
+        }
+        match args.format {
+            AnalyzeFormat::Table => print_tables(&queries, &outcomes, args.max_rows)?,
+            AnalyzeFormat::Json => print_json(ctx, &args, &queries, &outcomes).await?,
+        }
+        if let Some(dir) = &args.report {
+            write_report(ctx, &args, dir, &queries, &outcomes).await?;
+        }
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_tables(queries: &[NamedQuery], outcomes: &[Outcome], max_rows: usize) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for (q, outcome) in queries.iter().zip(outcomes) {
+        writeln!(out, "\n== {} ({})", q.title, q.name)?;
+        match outcome {
+            Outcome::Skipped { reason } => writeln!(out, "skipped: {reason}")?,
+            Outcome::Ran(batches) => {
+                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+                let mut shown = Vec::new();
+                let mut left = max_rows;
+                for b in batches {
+                    let take = b.num_rows().min(left);
+                    if take > 0 {
+                        shown.push(b.slice(0, take));
+                    }
+                    left -= take;
+                }
+                writeln!(out, "{}", arrow::util::pretty::pretty_format_batches(&shown)?)?;
+                if rows > max_rows {
+                    writeln!(
+                        out,
+                        "... {} more rows (--max-rows, --format json or --report show all)",
+                        rows - max_rows
+                    )?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn print_json(
+    ctx: &datafusion::prelude::SessionContext,
+    args: &AnalyzeArgs,
+    queries: &[NamedQuery],
+    outcomes: &[Outcome],
+) -> anyhow::Result<()> {
+    let mut analyses = Vec::with_capacity(queries.len());
+    for (q, outcome) in queries.iter().zip(outcomes) {
+        let mut entry = serde_json::json!({ "name": q.name, "title": q.title });
+        match outcome {
+            Outcome::Skipped { reason } => {
+                entry["status"] = "skipped".into();
+                entry["reason"] = reason.as_str().into();
+            }
+            Outcome::Ran(batches) => {
+                entry["status"] = "ran".into();
+                entry["summary"] = batches_to_json(batches)?;
+                let mut tables = serde_json::Map::new();
+                for table in q.tables {
+                    let rows = ctx.table(*table).await?.collect().await?;
+                    tables.insert(table.to_string(), batches_to_json(&rows)?);
+                }
+                entry["tables"] = tables.into();
+            }
+        }
+        analyses.push(entry);
+    }
+    let doc = serde_json::json!({
+        "lake": args.lake.display().to_string(),
+        "run": args.run,
+        "parameters": args.params.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
+        "analyses": analyses,
+    });
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer(&mut out, &doc)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+async fn write_report(
+    ctx: &datafusion::prelude::SessionContext,
+    args: &AnalyzeArgs,
+    dir: &std::path::Path,
+    queries: &[NamedQuery],
+    outcomes: &[Outcome],
+) -> anyhow::Result<()> {
+    let sections: Vec<Section<'_>> =
+        queries.iter().zip(outcomes).map(|(q, outcome)| Section { query: *q, outcome }).collect();
+    let title = match &args.run {
+        Some(run) => format!("gradlake analyze {} --run {run}", args.lake.display()),
+        None => format!("gradlake analyze {}", args.lake.display()),
+    };
+    let bar = progress::spinner("writing the report");
+    let summary = write_report_to(ctx, dir, &title, &sections).await;
+    bar.finish_and_clear();
+    let summary = summary?;
+    eprintln!("report: {} ({} plots)", summary.index.display(), summary.plots.len());
+    Ok(())
+}
