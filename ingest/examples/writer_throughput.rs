@@ -1,6 +1,9 @@
 //! Benchmark: LakeWriter throughput against writing the same bytes raw.
 //!
-//! `cargo run --release -p gradlake-ingest --example writer_throughput -- DIR [GiB]`
+//! `cargo run --release -p gradlake-ingest --example writer_throughput -- DIR [GiB] [--threads N] [--uncompressed]`
+//!
+//! `--threads` sets `WriterOptions::encoder_threads` (default: the writer's default),
+//! `--uncompressed` writes the gradient files without ZSTD.
 //!
 //! Writes GiB (default 1) of f32 gradient payload — synthetic gradients drawn once
 //! (heavy-tailed magnitudes times Gaussian noise, like `gradlake synth`) and cycled — through a
@@ -12,16 +15,27 @@ use std::time::Instant;
 
 use gradlake_ingest::synth::SynthConfig;
 use gradlake_ingest::writer::GradKey;
-use gradlake_ingest::{Kind, LakeWriter, ParamSpec, RunInfo, WriterOptions};
+use gradlake_ingest::{GradCompression, Kind, LakeWriter, ParamSpec, RunInfo, WriterOptions};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 
 const TENSOR: usize = 1 << 20; // a 1024×1024 layer
 
 fn main() {
+    let usage = "usage: writer_throughput DIR [GiB] [--threads N] [--uncompressed]";
+    let mut options = WriterOptions::default();
+    let mut positional = Vec::new();
     let mut args = std::env::args().skip(1);
-    let dir = std::path::PathBuf::from(args.next().expect("usage: writer_throughput DIR [GiB]"));
-    let gib: f64 = args.next().map_or(1.0, |s| s.parse().expect("GiB must be a number"));
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--threads" => options.encoder_threads = args.next().and_then(|n| n.parse().ok()).expect(usage),
+            "--uncompressed" => options.compression = GradCompression::Uncompressed,
+            _ => positional.push(a),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let dir = std::path::PathBuf::from(positional.next().expect(usage));
+    let gib: f64 = positional.next().map_or(1.0, |s| s.parse().expect("GiB must be a number"));
     let tensors = ((gib * (1u64 << 30) as f64) / (TENSOR * 4) as f64).ceil() as usize;
     let payload = (tensors * TENSOR * 4) as f64;
 
@@ -52,9 +66,9 @@ fn main() {
         start_time_us: RunInfo::now_us(),
         config: serde_json::json!({}),
     };
+    let (threads, compression) = (options.encoder_threads, options.compression);
     let t = Instant::now();
-    let mut w =
-        LakeWriter::create(&lake, &info, vec![ParamSpec::new("w", [1024, 1024])], WriterOptions::default()).unwrap();
+    let mut w = LakeWriter::create(&lake, &info, vec![ParamSpec::new("w", [1024, 1024])], options).unwrap();
     for i in 0..tensors {
         let key = GradKey { step: i as i64, kind: Kind::Minibatch, sample: 0, param: "w" };
         w.write_grad_blocking(key, pool[i % pool.len()].clone()).unwrap();
@@ -81,7 +95,7 @@ fn main() {
     let mb = payload / 1e6;
     println!("payload: {mb:.0} MB in {tensors} tensors of {TENSOR} f32");
     println!(
-        "LakeWriter: {lake_secs:.2} s = {:.0} MB/s (files {}, {:.0} MB on disk)",
+        "LakeWriter ({threads} encoder threads, {compression:?}): {lake_secs:.2} s = {:.0} MB/s (files {}, {:.0} MB on disk)",
         mb / lake_secs,
         stats.files,
         stats.bytes as f64 / 1e6

@@ -30,5 +30,5 @@ pub mod writer;
 
 pub use error::IngestError;
 pub use meta::{ParamSpec, RunInfo};
-pub use schema::{CHUNK_LEN, FORMAT_VERSION, Kind, Table};
-pub use writer::{LakeWriter, WriteStats, WriterOptions};
+pub use schema::{CHUNK_LEN, FORMAT_VERSION, Kind, RUN_FINISHED_SCALAR, Table};
+pub use writer::{GradCompression, LakeWriter, WriteStats, WriterOptions};

@@ -12,6 +12,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 /// The lake format version written by this crate.
 pub const FORMAT_VERSION: i32 = 1;
 
+/// The scalar a finished run logs last (`LakeWriter::finish`): `watch` stops on it.
+pub const RUN_FINISHED_SCALAR: &str = "run_finished";
+
 /// Values per gradient chunk: the width of the `values` FixedSizeList column.
 pub const CHUNK_LEN: usize = 4096;
 

@@ -7,22 +7,27 @@
 //! atomically. Dropping the writer without [`LakeWriter::finish`] still writes
 //! everything queued so far.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
 
-use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::Int64Type;
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowRowGroupWriterFactory, compute_leaves};
+use parquet::basic::Compression;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 
 use crate::error::{IngestError, Result};
 use crate::grads_buffer::GradsBuffer;
 use crate::layout;
 use crate::meta::{ParamSpec, ParamTable, RunInfo};
-use crate::parquet_file::{AtomicParquetFile, write_whole_file};
-use crate::schema::{CHUNK_LEN, Kind, Table};
+use crate::parquet_file::{AtomicParquetFile, encoder_factory, write_whole_file, zstd};
+use crate::schema::{CHUNK_LEN, Kind, RUN_FINISHED_SCALAR, Table};
 
 /// Sizes and codec settings of a [`LakeWriter`]. Memory use is about
-/// `queue_bytes + 2 × row_group_bytes` whatever the size of the run.
+/// `queue_bytes + (2 + 2 × encoder_threads) × row_group_bytes` whatever the size of the run.
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
     /// Most tensor bytes waiting in the queue before the producer waits.
@@ -33,8 +38,25 @@ pub struct WriterOptions {
     pub file_bytes: usize,
     /// Scalars are written to a new part after this many rows (and whenever a grads file closes).
     pub scalar_rows_per_file: usize,
-    /// ZSTD level of the gradient files (1 is fastest).
+    /// ZSTD level of the gradient files (1 is fastest), with [`GradCompression::Zstd`].
     pub zstd_level: i32,
+    /// Codec of the gradient files.
+    pub compression: GradCompression,
+    /// Threads that encode and compress row groups while the writer thread
+    /// assembles the next ones and writes finished ones, in order (0: the writer
+    /// thread encodes). The files are the same bytes whatever the number.
+    pub encoder_threads: usize,
+}
+
+/// Codec of the `grads` files (the small `runs`, `params` and `scalars` files are always ZSTD).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum GradCompression {
+    /// ZSTD at [`WriterOptions::zstd_level`] (the default).
+    #[default]
+    Zstd,
+    /// No compression: larger files (random-mantissa gradients compress to
+    /// about 0.85 of their size with ZSTD), less CPU per value.
+    Uncompressed,
 }
 
 impl Default for WriterOptions {
@@ -48,6 +70,8 @@ impl Default for WriterOptions {
             file_bytes: 512 << 20,
             scalar_rows_per_file: 1 << 16,
             zstd_level: 1,
+            compression: GradCompression::Zstd,
+            encoder_threads: 2,
         }
     }
 }
@@ -114,6 +138,10 @@ impl LakeWriter {
         if options.row_group_bytes == 0 || options.file_bytes == 0 || options.queue_bytes == 0 {
             return Err(IngestError::InvalidArgument("writer sizes (queue, row group, file) must be positive".into()));
         }
+        let compression = match options.compression {
+            GradCompression::Zstd => zstd(options.zstd_level)?,
+            GradCompression::Uncompressed => Compression::UNCOMPRESSED,
+        };
         let params = ParamTable::new(params)?;
         for table in Table::ALL {
             if layout::run_dir(lake, table, &info.run).exists() {
@@ -128,7 +156,7 @@ impl LakeWriter {
         }
         let budget_permits = (options.queue_bytes / PERMIT_BYTES).clamp(1, u32::MAX as usize) as u32;
         let (tx, rx) = mpsc::unbounded_channel();
-        let worker = Worker::new(lake, &info.run, options, stats);
+        let worker = Worker::new(lake, &info.run, options, compression, stats)?;
         let worker = std::thread::Builder::new()
             .name(format!("gradlake-writer-{}", info.run))
             .spawn(move || worker.run(rx))
@@ -200,14 +228,25 @@ impl LakeWriter {
     pub fn flush_blocking(&mut self) -> Result<()> {
         let (reply, done) = oneshot::channel();
         self.send(Msg::Flush(reply))?;
-        match done.blocking_recv() {
+        // Not `blocking_recv`: that panics when called from a tokio task (finish may be).
+        match futures_lite_block_on(tokio::task::unconstrained(done)) {
             Ok(r) => r,
             Err(_) => Err(self.stopped_error()),
         }
     }
 
     /// Writes everything queued, closes the last files and returns what was written.
+    ///
+    /// Its last scalar is [`RUN_FINISHED_SCALAR`] (value: the Unix time in
+    /// seconds, step: the highest step written), logged after every gradient,
+    /// so a follower that reads it knows the run is complete. A writer dropped
+    /// without `finish` (a crash, an error) leaves no marker.
     pub fn finish(mut self) -> Result<WriteStats> {
+        // Publish everything first, so the marker cannot reach a file before the last gradients do.
+        self.flush_blocking()?;
+        let last = self.last_step.iter().flatten().copied().max().unwrap_or(0);
+        let now = RunInfo::now_us() as f64 / 1e6;
+        self.write_scalar(last, RUN_FINISHED_SCALAR, now)?;
         self.tx = None;
         let worker = self.worker.take().expect("finish is called once");
         let mut stats = join(worker)?;
@@ -312,45 +351,59 @@ struct Worker {
     grads_dir: PathBuf,
     scalars_dir: PathBuf,
     options: WriterOptions,
+    compression: Compression,
     rows_per_group: usize,
     buffer: GradsBuffer,
+    /// Highest step in the buffer (None: empty).
+    buffer_max_step: Option<i64>,
+    encoders: Encoders,
     file: Option<AtomicParquetFile>,
     next_grads_part: u64,
     next_scalars_part: u64,
-    /// Highest step in the open grads file and the buffer (None: no file open).
+    /// Highest step in the open grads file (None: no file open).
     file_max_step: Option<i64>,
     scalars: Vec<(i64, String, f64)>,
     stats: WriteStats,
 }
 
 impl Worker {
-    fn new(lake: &Path, run: &str, options: WriterOptions, stats: WriteStats) -> Self {
+    fn new(
+        lake: &Path,
+        run: &str,
+        options: WriterOptions,
+        compression: Compression,
+        stats: WriteStats,
+    ) -> Result<Self> {
         let rows_per_group = (options.row_group_bytes / (CHUNK_LEN * size_of::<f32>())).max(1);
-        Self {
+        let encoders = Encoders::start(encoder_factory(Table::Grads, compression)?, options.encoder_threads, run)?;
+        Ok(Self {
             grads_dir: layout::run_dir(lake, Table::Grads, run),
             scalars_dir: layout::run_dir(lake, Table::Scalars, run),
             options,
+            compression,
             rows_per_group,
             buffer: GradsBuffer::default(),
+            buffer_max_step: None,
+            encoders,
             file: None,
             next_grads_part: 0,
             next_scalars_part: 0,
             file_max_step: None,
             scalars: Vec::new(),
             stats,
-        }
+        })
     }
 
     fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>) -> Result<WriteStats> {
         while let Some(msg) = rx.blocking_recv() {
             match msg {
                 Msg::Grad { step, kind, sample, param_id, data, _permit } => {
-                    // Files declare themselves sorted by step: never let a file go back.
-                    if self.file_max_step.is_some_and(|max| step < max) {
+                    // A row group never holds a step that goes back (files declare
+                    // themselves sorted by step; see `append`).
+                    if self.buffer_max_step.is_some_and(|max| step < max) {
                         self.write_row_group()?;
-                        self.close_grads_file()?;
                     }
-                    self.file_max_step = Some(self.file_max_step.map_or(step, |m| m.max(step)));
+                    self.buffer_max_step = Some(self.buffer_max_step.map_or(step, |m| m.max(step)));
                     self.stats.non_finite += self.buffer.push_tensor(step, kind, sample, param_id, &data);
                     self.stats.values += data.len() as u64;
                     drop(data);
@@ -378,20 +431,44 @@ impl Worker {
         Ok(self.stats)
     }
 
+    /// Hands the buffered rows to the encoders as one row group; appends the
+    /// oldest encoded one first if all encoders are busy.
     fn write_row_group(&mut self) -> Result<()> {
+        self.buffer_max_step = None;
         if self.buffer.rows() == 0 {
             return Ok(());
+        }
+        let batch = self.buffer.take_sorted_batch();
+        if let Some(done) = self.encoders.submit(batch)? {
+            self.append(done)?;
+        }
+        Ok(())
+    }
+
+    /// Appends every row group handed to the encoders, in order.
+    fn drain(&mut self) -> Result<()> {
+        while let Some(done) = self.encoders.next_done()? {
+            self.append(done)?;
+        }
+        Ok(())
+    }
+
+    /// Appends an encoded row group to the open file (opening one if needed),
+    /// and rolls the file by size.
+    fn append(&mut self, group: Encoded) -> Result<()> {
+        // Files declare themselves sorted by step: never let a file go back.
+        if self.file_max_step.is_some_and(|max| group.min_step < max) {
+            self.close_grads_file()?;
         }
         if self.file.is_none() {
             let path = self.grads_dir.join(layout::part_name(self.next_grads_part));
             self.next_grads_part += 1;
-            self.file = Some(AtomicParquetFile::create(path, Table::Grads, self.options.zstd_level)?);
+            self.file = Some(AtomicParquetFile::create_for_encoded(path, Table::Grads, self.compression)?);
         }
-        let batch = self.buffer.take_sorted_batch();
-        self.stats.grad_rows += batch.num_rows() as u64;
         let file = self.file.as_mut().expect("opened above");
-        file.write(&batch)?;
-        file.flush_row_group()?;
+        file.append_row_group(group.chunks)?;
+        self.stats.grad_rows += group.rows as u64;
+        self.file_max_step = Some(self.file_max_step.map_or(group.max_step, |m| m.max(group.max_step)));
         if file.size_estimate() >= self.options.file_bytes {
             self.close_grads_file()?;
             // Scalars become visible with the gradients they describe.
@@ -433,7 +510,110 @@ impl Worker {
 
     fn flush_all(&mut self) -> Result<()> {
         self.write_row_group()?;
+        self.drain()?;
         self.close_grads_file()?;
         self.write_scalars()
     }
+}
+
+/// A row group encoded into column chunks, waiting to be appended to a file.
+struct Encoded {
+    chunks: Vec<ArrowColumnChunk>,
+    rows: usize,
+    min_step: i64,
+    max_step: i64,
+}
+
+/// Encodes one sorted `grads` batch into the column chunks of a row group.
+fn encode(factory: &ArrowRowGroupWriterFactory, batch: RecordBatch) -> parquet::errors::Result<Encoded> {
+    let steps = batch.column(0).as_primitive::<Int64Type>();
+    let (min_step, max_step) = (steps.value(0), steps.value(steps.len() - 1));
+    let schema = Table::Grads.schema();
+    let mut writers = factory.create_column_writers(0)?;
+    let mut next = writers.iter_mut();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        for leaf in compute_leaves(field, column)? {
+            next.next().expect("a writer per leaf column").write(&leaf)?;
+        }
+    }
+    let chunks = writers.into_iter().map(|w| w.close()).collect::<parquet::errors::Result<_>>()?;
+    Ok(Encoded { chunks, rows: batch.num_rows(), min_step, max_step })
+}
+
+type EncodeResult = parquet::errors::Result<Encoded>;
+
+/// Encoder threads, each with at most one row group at a time; row groups are
+/// handed out round-robin and collected in the order they were submitted.
+struct Encoders {
+    factory: Arc<ArrowRowGroupWriterFactory>,
+    /// One job channel and its thread per encoder (none: encode on the caller's thread).
+    threads: Vec<(std_mpsc::SyncSender<RecordBatch>, std_mpsc::Receiver<EncodeResult>, JoinHandle<()>)>,
+    /// Encoders holding a row group, oldest first.
+    busy: VecDeque<usize>,
+    /// Encoder of the next submission.
+    next: usize,
+}
+
+impl Encoders {
+    fn start(factory: ArrowRowGroupWriterFactory, threads: usize, run: &str) -> Result<Self> {
+        let factory = Arc::new(factory);
+        let mut this = Self { factory, threads: Vec::new(), busy: VecDeque::new(), next: 0 };
+        for i in 0..threads {
+            let (job_tx, job_rx) = std_mpsc::sync_channel::<RecordBatch>(1);
+            let (done_tx, done_rx) = std_mpsc::sync_channel::<EncodeResult>(1);
+            let factory = this.factory.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("gradlake-encode-{i}-{run}"))
+                .spawn(move || {
+                    for batch in job_rx {
+                        if done_tx.send(encode(&factory, batch)).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .map_err(|e| IngestError::WriterStopped(format!("starting an encoder thread: {e}")))?;
+            this.threads.push((job_tx, done_rx, handle));
+        }
+        Ok(this)
+    }
+
+    /// Starts encoding `batch`. If every encoder was busy, first waits for the
+    /// oldest row group and returns it.
+    fn submit(&mut self, batch: RecordBatch) -> Result<Option<Encoded>> {
+        if self.threads.is_empty() {
+            let done = encode(&self.factory, batch).map_err(encode_error)?;
+            return Ok(Some(done));
+        }
+        let done = if self.busy.len() == self.threads.len() { self.next_done()? } else { None };
+        let i = self.next;
+        self.next = (self.next + 1) % self.threads.len();
+        if self.threads[i].0.send(batch).is_err() {
+            return Err(IngestError::WriterStopped("an encoder thread exited".into()));
+        }
+        self.busy.push_back(i);
+        Ok(done)
+    }
+
+    /// The oldest row group still encoding, once done (None: nothing in flight).
+    fn next_done(&mut self) -> Result<Option<Encoded>> {
+        let Some(i) = self.busy.pop_front() else { return Ok(None) };
+        match self.threads[i].1.recv() {
+            Ok(r) => r.map(Some).map_err(encode_error),
+            Err(_) => Err(IngestError::WriterStopped("an encoder thread panicked".into())),
+        }
+    }
+}
+
+impl Drop for Encoders {
+    fn drop(&mut self) {
+        for (job_tx, done_rx, handle) in std::mem::take(&mut self.threads) {
+            drop(job_tx);
+            drop(done_rx);
+            let _ = handle.join();
+        }
+    }
+}
+
+fn encode_error(e: parquet::errors::ParquetError) -> IngestError {
+    IngestError::WriterStopped(format!("encoding a grads row group: {e}"))
 }

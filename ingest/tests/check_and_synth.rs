@@ -5,20 +5,106 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Int32Array, RecordBatch};
+use arrow::array::{AsArray, Int32Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use gradlake_ingest::check::{CheckOptions, Severity, check_lake};
 use gradlake_ingest::synth::{SynthConfig, generate};
-use gradlake_ingest::{ParamSpec, WriterOptions};
+use gradlake_ingest::{GradCompression, ParamSpec, WriterOptions};
+use parquet::basic::Compression;
+use parquet::file::reader::{FileReader, SerializedFileReader};
 
 fn small_lake(dir: &Path, seed: u64) -> SynthConfig {
+    small_lake_with(dir, seed, WriterOptions::default())
+}
+
+/// `options` with tiny row groups and files, so that rolling is exercised.
+fn small_lake_with(dir: &Path, seed: u64, options: WriterOptions) -> SynthConfig {
     let mut cfg = SynthConfig::small("s", seed, 6);
     cfg.params = vec![ParamSpec::new("w", [5000]), ParamSpec::new("b", [7])];
     cfg.samples = 3;
     cfg.draws = 2;
-    let options = WriterOptions { row_group_bytes: 4 * 16384, file_bytes: 100_000, ..Default::default() };
+    let options = WriterOptions { row_group_bytes: 4 * 16384, file_bytes: 100_000, ..options };
     generate(dir, &cfg, options, &mut |_| {}).unwrap();
     cfg
+}
+
+fn scalar_parts(lake: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(lake.join("scalars/run=s")).unwrap().map(|e| e.unwrap().path()).collect();
+    v.sort();
+    v
+}
+
+/// Encoder threads encode row groups in parallel but the writer appends them in
+/// order: the same files, byte for byte, whatever their number.
+#[test]
+fn encoder_threads_do_not_change_the_bytes() {
+    let dirs: Vec<_> = [0, 1, 3]
+        .map(|threads| {
+            let dir = tempfile::tempdir().unwrap();
+            small_lake_with(dir.path(), 4, WriterOptions { encoder_threads: threads, ..Default::default() });
+            dir
+        })
+        .into_iter()
+        .collect();
+    let reference = grads_parts(dirs[0].path());
+    assert!(reference.len() > 1, "files must roll");
+    for dir in &dirs[1..] {
+        let parts = grads_parts(dir.path());
+        assert_eq!(parts.len(), reference.len());
+        for (x, y) in reference.iter().zip(&parts) {
+            assert_eq!(x.file_name(), y.file_name());
+            assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap(), "{}", y.display());
+        }
+        let scalars: Vec<_> = scalar_parts(dir.path()).iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        let expected: Vec<_> = scalar_parts(dirs[0].path()).iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        assert_eq!(scalars, expected);
+    }
+}
+
+/// Reads every `values` bit of a lake's grads files, file by file, row by row.
+fn value_bits(lake: &Path) -> Vec<u32> {
+    let mut bits = Vec::new();
+    for part in grads_parts(lake) {
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(File::open(&part).unwrap())
+            .unwrap()
+            .build()
+            .unwrap();
+        for batch in reader {
+            let batch = batch.unwrap();
+            let values = batch.column_by_name("values").unwrap().as_fixed_size_list();
+            bits.extend(
+                values.values().as_primitive::<arrow::datatypes::Float32Type>().values().iter().map(|v| v.to_bits()),
+            );
+        }
+    }
+    bits
+}
+
+#[test]
+fn uncompressed_grads_round_trip_and_pass_deep_check() {
+    let zstd = tempfile::tempdir().unwrap();
+    let plain = tempfile::tempdir().unwrap();
+    small_lake(zstd.path(), 5);
+    small_lake_with(
+        plain.path(),
+        5,
+        WriterOptions { compression: GradCompression::Uncompressed, ..Default::default() },
+    );
+    let report = check_lake(plain.path(), CheckOptions { deep: true }).unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+    for part in grads_parts(plain.path()) {
+        let reader = SerializedFileReader::new(File::open(&part).unwrap()).unwrap();
+        for rg in reader.metadata().row_groups() {
+            for col in rg.columns() {
+                assert_eq!(col.compression(), Compression::UNCOMPRESSED, "{}", col.column_path().string());
+            }
+        }
+    }
+    let bits = value_bits(plain.path());
+    assert!(!bits.is_empty());
+    assert!(bits == value_bits(zstd.path()), "the same values, bit for bit, whatever the codec");
+    let size = |parts: Vec<std::path::PathBuf>| parts.iter().map(|p| p.metadata().unwrap().len()).sum::<u64>();
+    assert!(size(grads_parts(plain.path())) > size(grads_parts(zstd.path())));
 }
 
 fn grads_parts(lake: &Path) -> Vec<std::path::PathBuf> {
@@ -39,7 +125,8 @@ fn synthetic_lake_is_deterministic_and_passes_deep_check() {
     // w has 2 chunks, b has 1.
     let tensors_per_param = 6 + cfg.noise_points.len() as u64 * (1 + 2 + 2 + 3);
     assert_eq!(report.rows["grads"], tensors_per_param * 3);
-    assert_eq!(report.rows["scalars"], 6 * 3);
+    // loss, lr and grad_norm per step, and the writer's run_finished marker.
+    assert_eq!(report.rows["scalars"], 6 * 3 + 1);
     let (pa, pb) = (grads_parts(a.path()), grads_parts(b.path()));
     assert!(pa.len() > 1);
     for (x, y) in pa.iter().zip(&pb) {

@@ -3,11 +3,15 @@
 //! loop and by `record` writing scalars only, every minibatch gradient, and
 //! every minibatch gradient plus three noise points; and the write throughput.
 //!
-//! `cargo run --release -p gradlake-recorder --example record_overhead -- DIR [STEPS] [HIDDEN,...]`
+//! `cargo run --release -p gradlake-recorder --example record_overhead -- DIR [STEPS] [HIDDEN,...] [--threads N] [--uncompressed] [--tch-threads N]`
+//!
+//! `--threads` sets the writer's `encoder_threads`, `--uncompressed` writes gradients without ZSTD,
+//! `--tch-threads` sets libtorch's threads (default: libtorch's choice; with 2 on a loaded 2-core
+//! machine its spinning threads make the rates swing tenfold, 1 is steady).
 
 use std::time::Instant;
 
-use gradlake_ingest::WriterOptions;
+use gradlake_ingest::{GradCompression, WriterOptions};
 use gradlake_recorder::data::Dataset;
 use gradlake_recorder::gradients::batch_loss;
 use gradlake_recorder::model::{Architecture, Model};
@@ -16,7 +20,17 @@ use tch::nn::{self, OptimizerConfig};
 use tch::{Kind, Tensor};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut options = WriterOptions::default();
+    let mut args: Vec<String> = Vec::new();
+    let mut all = std::env::args().skip(1);
+    while let Some(a) = all.next() {
+        match a.as_str() {
+            "--threads" => options.encoder_threads = all.next().and_then(|n| n.parse().ok()).expect("--threads N"),
+            "--uncompressed" => options.compression = GradCompression::Uncompressed,
+            "--tch-threads" => tch::set_num_threads(all.next().and_then(|n| n.parse().ok()).expect("--tch-threads N")),
+            _ => args.push(a),
+        }
+    }
     let dir = std::path::PathBuf::from(args.first().expect("usage: record_overhead DIR [STEPS] [HIDDEN,...]"));
     let steps: u64 = args.get(1).map_or(2000, |s| s.parse().expect("STEPS"));
     let hidden: Vec<i64> =
@@ -26,9 +40,12 @@ fn main() {
     let fresh = || Model::new(arch.clone(), data.feature_count(), data.image_side, data.classes, 0).expect("model");
     let params: i64 = fresh().params().iter().map(|(_, t)| t.numel() as i64).sum();
     println!(
-        "MLP 784-{}-10: {params} params ({:.2} MB of f32 per gradient), {steps} steps, batch 64, SGD",
+        "MLP 784-{}-10: {params} params ({:.2} MB of f32 per gradient), {steps} steps, batch 64, SGD; \
+         writer: {} encoder threads, {:?}",
         hidden.iter().map(i64::to_string).collect::<Vec<_>>().join("-"),
-        params as f64 * 4e-6
+        params as f64 * 4e-6,
+        options.encoder_threads,
+        options.compression
     );
 
     // The peer: the same training with nothing recorded.
@@ -60,7 +77,7 @@ fn main() {
             cfg.noise_points.clear();
         }
         let start = Instant::now();
-        let stats = record(&lake, &data, &model, &cfg, WriterOptions::default(), &mut |_| {}).expect("record");
+        let stats = record(&lake, &data, &model, &cfg, options.clone(), &mut |_| {}).expect("record");
         let seconds = start.elapsed().as_secs_f64();
         let rate = steps as f64 / seconds;
         println!(
