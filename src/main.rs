@@ -12,6 +12,7 @@ mod progress;
 mod record_cmd;
 mod sql_cmd;
 mod synth_cmd;
+mod watch_cmd;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,8 @@ enum Command {
     Sql(sql_cmd::SqlArgs),
     /// Run the paper's analyses (named SQL in queries/sql) on a lake: tables, JSON or an HTML report.
     Analyze(analyze_cmd::AnalyzeArgs),
+    /// Follow a run while it is recorded: live tests and spectra, each new file read once.
+    Watch(watch_cmd::WatchArgs),
     /// Verify every file of a lake; name each damaged one.
     Check(check_cmd::CheckArgs),
     /// Write a small lake and analyse it: the quickest way to see gradlake work.
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Sql(args) => sql_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),
+        Command::Watch(args) => watch_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         #[cfg(feature = "torch")]
         Command::Record(args) => record_cmd::run_record(args),

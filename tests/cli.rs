@@ -111,7 +111,8 @@ fn synth_then_check_then_sql_in_every_format() {
     assert!(o.status.success(), "{}", stderr(&o));
     let q = format!("SELECT count(*) AS n FROM '{}'", out.display());
     let o = gradlake(&["sql", "--format", "csv", &q]);
-    assert_eq!(stdout(&o), "n\n24\n", "{}", stderr(&o));
+    // 8 steps × (loss, lr, grad_norm), and the writer's run_finished marker.
+    assert_eq!(stdout(&o), "n\n25\n", "{}", stderr(&o));
     // table format stops at --max-rows and says so on stderr.
     let o = gradlake(&["sql", "--lake", l, "--max-rows", "3", "SELECT * FROM scalars"]);
     assert!(o.status.success());
@@ -155,7 +156,7 @@ fn errors_go_to_stderr_with_meaningful_exit_codes() {
     let o = gradlake(&["sql", "--lake", l, "--skip-bad-files", "--format", "csv", "SELECT count(*) AS n FROM scalars"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("skipped damaged file") && stderr(&o).contains("part-000000.parquet"));
-    assert_eq!(stdout(&o), "n\n24\n");
+    assert_eq!(stdout(&o), "n\n25\n");
 }
 
 #[test]
@@ -438,4 +439,77 @@ fn replay_of_a_torchscript_module_writes_a_lake_that_checks_and_bad_files_are_na
     let o = replay(&other, &ckpt, &["--torchscript", module, "--model", "lenet"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--torchscript") && stderr(&o).contains("--model"), "{}", stderr(&o));
+}
+
+/// `watch` follows a lake written while it runs and, once the run is marked
+/// finished, reports what `analyze` computes on the finished lake: the same
+/// dimension-wise counts, and the same spectrum fits up to the f32 rounding of
+/// sketch rows (analyze merges partial sketches across partitions).
+#[test]
+fn watch_of_a_growing_lake_ends_with_the_numbers_of_analyze() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_s = lake.to_str().unwrap();
+    let watch = Command::new(env!("CARGO_BIN_EXE_gradlake"))
+        .args(["watch", lake_s, "--run", "grow", "--interval", "0.05", "--idle-timeout", "60", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    // Small files, so the watcher sees the lake grow file by file.
+    let args = [
+        "synth",
+        "--out",
+        lake_s,
+        "--run",
+        "grow",
+        "--steps",
+        "40",
+        "--file-size",
+        "1M",
+        "--row-group-size",
+        "256K",
+        "--samples",
+        "24",
+        "--draws",
+        "8",
+    ];
+    let synth = gradlake(&args);
+    assert!(synth.status.success(), "{}", stderr(&synth));
+    let watched = watch.wait_with_output().unwrap();
+    assert!(watched.status.success(), "{}", stderr(&watched));
+    let w: serde_json::Value = serde_json::from_slice(&watched.stdout).unwrap();
+    assert_eq!(w["finished"], true, "{w}");
+    let files = std::fs::read_dir(lake.join("grads/run=grow")).unwrap().count();
+    assert!(files > 3, "the lake should have grown over several files, has {files}");
+
+    let a =
+        gradlake(&["analyze", lake_s, "--only", "dimension_wise,spectrum", "--param", "phases=1", "--format", "json"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    let a: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
+    let analysis = |name: &str| a["analyses"].as_array().unwrap().iter().find(|x| x["name"] == name).unwrap().clone();
+    for row in analysis("dimension_wise")["summary"].as_array().unwrap() {
+        let kind = row["kind"].as_str().unwrap();
+        assert_eq!(w["dimension_wise"][kind]["tests"], row["tests"], "{kind}");
+        assert_eq!(w["dimension_wise"][kind]["rate"], row["power_law_rate"], "{kind}");
+    }
+    let spectra = analysis("spectrum")["tables"]["spectrum"].as_array().unwrap().clone();
+    let per_param: Vec<_> = spectra.iter().filter(|r| r["param"] != "(model)").collect();
+    let watched_spectra = w["spectrum"].as_array().unwrap();
+    assert_eq!(watched_spectra.len(), per_param.len());
+    for r in watched_spectra {
+        let q = per_param
+            .iter()
+            .find(|q| q["kind"] == r["kind"] && q["step"] == r["step"] && q["param"] == r["param"])
+            .unwrap();
+        assert_eq!(
+            (&q["n"], &q["kmin"], &q["kmax"], &q["power_law"]),
+            (&r["n"], &r["kmin"], &r["kmax"], &r["power_law"])
+        );
+        for field in ["s", "r2", "ks_s"] {
+            let (x, y) = (q[field].as_f64().unwrap(), r[field].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-5 * x.abs(), "{field}: analyze {x}, watch {y} ({r})");
+        }
+    }
 }

@@ -12,6 +12,7 @@
 --                       the population's), and only ranks whose sketch error bound is
 --                       below max_relative_error of the eigenvalue (Frequent Directions
 --                       lowers eigenvalues by up to error_bound, which steepens a fit);
+--                       the fit is NULL when fewer than two ranks qualify;
 --   spectrum_ks_test  — the paper's test: the eigenvalues' density fitted as a
 --                       power law p(λ) ∝ λ^−β, s = 1/(β − 1), KS against 1.358/sqrt(n_tail).
 --
@@ -55,7 +56,7 @@ SELECT run, step, kind, param, n, eigenvalues, error_bound, total_variance,
        f['s'] AS s, f['lambda1'] AS lambda1, f['r2'] AS r2, f['kmin'] AS kmin, f['kmax'] AS kmax,
        ks['s'] AS ks_s, ks['ks'] AS ks, ks['ks_critical'] AS ks_critical, ks['power_law'] AS power_law
 FROM (
-    SELECT s.*, spectrum_fit(s.eigenvalues, 1, greatest(2, least($max_rank, s.n / 4, COALESCE(a.ranks, 0)))) AS f,
+    SELECT s.*, spectrum_fit(s.eigenvalues, 1, greatest(1, least($max_rank, s.n / 4, COALESCE(a.ranks, 0)))) AS f,
            spectrum_ks_test(s.eigenvalues, $significance) AS ks
     FROM spectra s
     LEFT JOIN accurate a ON a.run = s.run AND a.step = s.step AND a.kind = s.kind AND a.param = s.param

@@ -5,6 +5,7 @@
 //! * [`analyze`] runs them on a lake, skipping those whose gradient kinds it lacks.
 //! * [`output`] writes a stream of record batches as a terminal table, CSV,
 //!   JSON or Parquet, in constant memory for the file formats.
+//! * [`watch`] follows a run while it is recorded, reading each new file once.
 //! * [`run`] executes a string of `;`-separated SQL statements against a
 //!   session and renders every result.
 
@@ -14,6 +15,7 @@ pub mod output;
 pub mod params;
 pub mod report;
 pub mod run;
+pub mod watch;
 
 pub use output::{OutputFormat, ResultWriter};
 pub use run::run_statements;
