@@ -8,7 +8,7 @@ use std::str::FromStr;
 use anyhow::{Context, bail};
 use gradlake_pipeline::memory::parse_size;
 use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::analyze::{Outcome, check_params, lake_kinds, run_named};
+use gradlake_queries::analyze::{Outcome, check_params, lake_kinds, run_named_in_passes};
 use gradlake_queries::named::{self, NamedQuery};
 use gradlake_queries::output::batches_to_json;
 use gradlake_queries::params;
@@ -62,6 +62,11 @@ pub struct AnalyzeArgs {
     /// Memory the queries may use (e.g. 2G); operators spill to disk beyond it.
     #[arg(long)]
     pub memory_limit: Option<String>,
+    /// Steps analysed per pass by the analyses whose tests stay within a step (dimension_wise,
+    /// noise, spectrum): exact tests hold their groups' values, so memory is about this many
+    /// steps' gradients, however long the run. 0: everything in one pass.
+    #[arg(long, default_value_t = 32)]
+    pub steps_per_pass: u64,
     /// Rows of each summary table shown on the terminal.
     #[arg(long, default_value_t = 40)]
     pub max_rows: usize,
@@ -138,7 +143,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         let mut outcomes = Vec::with_capacity(queries.len());
         for q in &queries {
             let bar = progress::spinner(format!("{}: {}", q.name, q.title));
-            let outcome = run_named(ctx, *q, &values, &kinds).await;
+            let passes = (args.steps_per_pass > 0).then_some(args.steps_per_pass);
+            let outcome = run_named_in_passes(ctx, *q, &values, &kinds, passes, &mut |done, total| {
+                if total > 1 {
+                    bar.set_message(format!("{}: {} (steps window {done}/{total})", q.name, q.title));
+                }
+            })
+            .await;
             bar.finish_and_clear();
             outcomes.push(outcome?);
         }

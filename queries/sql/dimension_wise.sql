@@ -9,18 +9,26 @@
 -- param run = '' : the run to analyse ('' = every run)
 -- param significance = 0.05 : level of the KS test
 -- param step_every = 1 : test every n-th step only (steps divisible by it)
--- param phases = 3 : training phases the steps are cut into
+-- param phases = 3 : training phases the steps are cut into (of the run's whole step range)
+-- param first_step = 0 : the first step analysed (analyze runs a window of steps at a time)
+-- param last_step = 9223372036854775807 : the last step analysed
 CREATE OR REPLACE TABLE dimension_wise AS
-SELECT run, kind, step, COALESCE(param, '(model)') AS param,
-       CAST(step * $phases / (max(step) OVER (PARTITION BY run) + 1) AS BIGINT) AS phase,
+WITH last_steps AS (
+    -- Each run's last step, from the key columns only, for the phase.
+    SELECT run, max(step) AS last_step FROM grads WHERE ($run = '' OR run = $run) GROUP BY run
+)
+SELECT tests.run, tests.kind, tests.step, COALESCE(tests.param, '(model)') AS param,
+       CAST(tests.step * $phases / (l.last_step + 1) AS BIGINT) AS phase,
        t['alpha'] AS alpha, t['xmin'] AS xmin, t['ks'] AS ks, t['ks_critical'] AS ks_critical,
        t['n_tail'] AS n_tail, t['power_law'] AS power_law
 FROM (
     SELECT run, kind, step, param, powerlaw_ks_test(abs(value), $significance) AS t
     FROM grad_values
     WHERE kind IN ('minibatch', 'full') AND step % $step_every = 0 AND ($run = '' OR run = $run)
+      AND step BETWEEN $first_step AND $last_step
     GROUP BY GROUPING SETS ((run, kind, step, param), (run, kind, step))
-);
+) tests
+JOIN last_steps l ON l.run = tests.run;
 
 SELECT run, kind, phase, min(step) AS first_step, max(step) AS last_step, count(*) AS tests,
        avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,

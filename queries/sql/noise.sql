@@ -11,6 +11,8 @@
 -- param run = '' : the run to analyse ('' = every run)
 -- param coordinates = 256 : coordinates sampled from the whole model for the across-draws view
 -- param significance = 0.05 : level of the tests
+-- param first_step = 0 : the first step analysed (analyze runs a window of steps at a time)
+-- param last_step = 9223372036854775807 : the last step analysed
 CREATE OR REPLACE TABLE noise_across_params AS
 SELECT run, step, sample AS draw, COALESCE(param, '(model)') AS param, n,
        t['alpha'] AS alpha, t['ks'] AS ks, t['ks_critical'] AS ks_critical, t['power_law'] AS power_law,
@@ -21,7 +23,7 @@ FROM (
            powerlaw_ks_test(abs(value), $significance) AS t, gaussian_test(value) AS gauss,
            stable_alpha(value) AS stable
     FROM grad_values
-    WHERE kind = 'noise' AND ($run = '' OR run = $run)
+    WHERE kind = 'noise' AND ($run = '' OR run = $run) AND step BETWEEN $first_step AND $last_step
     GROUP BY GROUPING SETS ((run, step, sample, param), (run, step, sample))
 );
 
@@ -42,7 +44,7 @@ FROM (
            powerlaw_ks_test(abs(g.value), $significance) AS t, gaussian_test(g.value) AS gauss,
            stable_alpha(g.value) AS stable
     FROM grad_values g JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
-    WHERE g.kind = 'noise' AND ($run = '' OR g.run = $run)
+    WHERE g.kind = 'noise' AND ($run = '' OR g.run = $run) AND g.step BETWEEN $first_step AND $last_step
     GROUP BY g.run, g.step, c.param, c.idx
 );
 

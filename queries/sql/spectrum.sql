@@ -21,17 +21,19 @@
 -- param sketch_rank = 128 : rank of the Frequent Directions sketch when one is used
 -- param max_relative_error = 0.1 : fit only ranks with error_bound below this share of the eigenvalue
 -- param significance = 0.05 : level of the KS test
+-- param first_step = 0 : the first step analysed (analyze runs a window of steps at a time)
+-- param last_step = 9223372036854775807 : the last step analysed
 CREATE OR REPLACE TABLE spectrum AS
 WITH whole_model AS (
     SELECT run, step, kind, sample, '(model)' AS param, flatten(array_agg("values" ORDER BY param_id)) AS v
     FROM grad_vectors
-    WHERE kind IN ('sample', 'noise') AND ($run = '' OR run = $run)
+    WHERE kind IN ('sample', 'noise') AND ($run = '' OR run = $run) AND step BETWEEN $first_step AND $last_step
     GROUP BY run, step, kind, sample
 ),
 vectors AS (
     SELECT run, step, kind, sample, param, "values" AS v
     FROM grad_vectors
-    WHERE kind IN ('sample', 'noise') AND ($run = '' OR run = $run)
+    WHERE kind IN ('sample', 'noise') AND ($run = '' OR run = $run) AND step BETWEEN $first_step AND $last_step
     UNION ALL
     SELECT * FROM whole_model
 ),

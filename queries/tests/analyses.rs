@@ -18,7 +18,7 @@ use datafusion::prelude::SessionContext;
 use gradlake_ingest::synth::{SynthConfig, generate};
 use gradlake_ingest::{ParamSpec, WriterOptions};
 use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::analyze::{AnalyzeError, Outcome, lake_kinds, run_named};
+use gradlake_queries::analyze::{AnalyzeError, Outcome, lake_kinds, run_named, run_named_in_passes};
 use gradlake_queries::named::{self, NamedQuery};
 use gradlake_queries::params::ParamError;
 
@@ -47,8 +47,7 @@ impl Lake {
     async fn new(cfgs: Vec<SynthConfig>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let path: PathBuf = dir.path().join("lake");
-        // The writer's `finish` blocks on a channel, which tokio forbids on a runtime
-        // thread, so the lake is written from a plain thread.
+        // `generate` blocks while the writer thread works: keep that off the runtime's workers.
         let writer_path = path.clone();
         std::thread::spawn(move || {
             for cfg in &cfgs {
@@ -715,4 +714,44 @@ async fn a_non_numeric_value_for_a_numeric_param_is_an_error_naming_analysis_and
             "{message}"
         );
     }
+}
+
+/// `gradlake analyze` runs the per-step analyses a window of steps at a time so that memory
+/// does not grow with the run; the windows must add up to exactly the one-pass tables.
+#[tokio::test]
+async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
+    let mut cfg = SynthConfig::small("w", 5, 10);
+    cfg.params = vec![ParamSpec::new("w", [32, 16]), ParamSpec::new("b", [16])];
+    cfg.samples = 12;
+    cfg.draws = 6;
+    cfg.noise_points = vec![0, 4, 9];
+    let lake = Lake::new(vec![cfg]).await;
+    let kinds = lake_kinds(lake.ctx(), None).await.unwrap();
+    for (query, table, order) in [
+        (named::DIMENSION_WISE, "dimension_wise", "kind, step, param"),
+        (named::NOISE, "noise_across_params", "step, draw, param"),
+        (named::NOISE, "noise_across_draws", "step, param, idx"),
+    ] {
+        // (spectrum is windowed too, but its sketches merge partial states in an order that
+        // depends on how the scan is split, so its floats agree only to ~1e-8.)
+        let sql = format!("SELECT * FROM {table} ORDER BY {order}");
+        let one = run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
+        let one_table = dump(&lake, &sql).await;
+        let mut passes = Vec::new();
+        let windowed =
+            run_named_in_passes(lake.ctx(), query, &[], &kinds, Some(3), &mut |done, total| passes.push((done, total)))
+                .await
+                .unwrap();
+        assert_eq!(passes.last(), Some(&(4, 4)), "steps 0..=9 in windows of 3: {passes:?}");
+        assert_eq!(dump(&lake, &sql).await, one_table, "{table}");
+        let pretty = |o: &Outcome| match o {
+            Outcome::Ran(b) => arrow::util::pretty::pretty_format_batches(b).unwrap().to_string(),
+            Outcome::Skipped { reason } => panic!("{reason}"),
+        };
+        assert_eq!(pretty(&windowed), pretty(&one), "{table} summary");
+    }
+}
+
+async fn dump(lake: &Lake, sql: &str) -> String {
+    arrow::util::pretty::pretty_format_batches(&lake.rows(sql).await.0).unwrap().to_string()
 }
