@@ -20,6 +20,7 @@
 -- param max_rank = 64 : the highest rank spectrum_fit uses
 -- param sketch_rank = 128 : rank of the Frequent Directions sketch when one is used
 -- param max_relative_error = 0.1 : fit only ranks with error_bound below this share of the eigenvalue
+-- param min_relative_eigenvalue = 1e-6 : ranks below this share of the largest eigenvalue are f32 round-off (e.g. a softmax layer's bias gradients sum to zero: one eigenvalue is 0)
 -- param significance = 0.05 : level of the KS test
 -- param first_step = 0 : the first step analysed (analyze runs a window of steps at a time)
 -- param last_step = 9223372036854775807 : the last step analysed
@@ -50,8 +51,10 @@ spectra AS (
 accurate AS (
     -- Eigenvalues are descending, so the ranks accurate enough are a prefix.
     SELECT run, step, kind, param, count(*) AS ranks
-    FROM (SELECT run, step, kind, param, error_bound, unnest(eigenvalues) AS eigenvalue FROM spectra)
+    FROM (SELECT run, step, kind, param, error_bound, eigenvalues[1] AS largest, unnest(eigenvalues) AS eigenvalue
+          FROM spectra)
     WHERE eigenvalue > 0 AND error_bound <= $max_relative_error * eigenvalue
+      AND eigenvalue >= $min_relative_eigenvalue * largest
     GROUP BY run, step, kind, param
 )
 SELECT run, step, kind, param, n, eigenvalues, error_bound, total_variance,

@@ -26,11 +26,19 @@ pub struct WatchOptions {
     pub max_rank: usize,
     /// Fit only ranks whose error bound is below this share of the eigenvalue (`max_relative_error`).
     pub max_relative_error: f64,
+    /// Ranks below this share of the largest eigenvalue are round-off (`min_relative_eigenvalue`).
+    pub min_relative_eigenvalue: f64,
 }
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        Self { significance: 0.05, sketch_rank: 128, max_rank: 64, max_relative_error: 0.1 }
+        Self {
+            significance: 0.05,
+            sketch_rank: 128,
+            max_rank: 64,
+            max_relative_error: 0.1,
+            min_relative_eigenvalue: 1e-6,
+        }
     }
 }
 
@@ -266,7 +274,7 @@ impl WatchState {
         }
     }
 
-    /// The fit of `spectrum.sql`: ranks 1..=max(2, min(max_rank, n/4, accurate ranks)).
+    /// The fit of `spectrum.sql`: ranks 1..=max(1, min(max_rank, n/4, accurate ranks)) (no fit below two).
     fn close_sketch(&mut self, key: (String, i64, usize)) -> Result<(), SpectrumError> {
         let Some(mut sketch) = self.sketches.remove(&key) else { return Ok(()) };
         let (kind, step, param_id) = key;
@@ -278,7 +286,7 @@ impl WatchState {
             Some(sp) => {
                 let accurate =
                     sp.eigenvalues.iter().filter(|&&e| e > 0.0 && sp.error_bound <= o.max_relative_error * e).count();
-                let kmax = (o.max_rank.min(n as usize / 4).min(accurate)).max(2);
+                let kmax = (o.max_rank.min(n as usize / 4).min(accurate)).max(1);
                 (
                     spectrum_fit(&sp.eigenvalues, Some(1), Some(kmax)),
                     spectrum_ks_test(&sp.eigenvalues, o.significance),
