@@ -13,7 +13,7 @@
 --                       below max_relative_error of the eigenvalue (Frequent Directions
 --                       lowers eigenvalues by up to error_bound, which steepens a fit);
 --                       the fit is NULL when fewer than two ranks qualify;
---   spectrum_ks_test  — the paper's test: the eigenvalues' density fitted as a
+--   spectrum_ks_test  — the paper's test on the eigenvalues above round-off: their density fitted as a
 --                       power law p(λ) ∝ λ^−β, s = 1/(β − 1), KS against 1.358/sqrt(n_tail).
 --
 -- param run = '' : the run to analyse ('' = every run)
@@ -48,23 +48,25 @@ spectra AS (
            sketch_info(sketch)['error_bound'] AS error_bound, sketch_info(sketch)['total_variance'] AS total_variance
     FROM sketches
 ),
-accurate AS (
-    -- Eigenvalues are descending, so the ranks accurate enough are a prefix.
-    SELECT run, step, kind, param, count(*) AS ranks
+ranks AS (
+    -- Eigenvalues are descending, so both sets of ranks are prefixes: those above f32
+    -- round-off (the KS test's sample) and, among them, those the sketch holds accurately
+    -- enough (the least-squares fit's range).
+    SELECT run, step, kind, param, count(*) AS above_round_off,
+           sum(CASE WHEN error_bound <= $max_relative_error * eigenvalue THEN 1 ELSE 0 END) AS accurate
     FROM (SELECT run, step, kind, param, error_bound, eigenvalues[1] AS largest, unnest(eigenvalues) AS eigenvalue
           FROM spectra)
-    WHERE eigenvalue > 0 AND error_bound <= $max_relative_error * eigenvalue
-      AND eigenvalue >= $min_relative_eigenvalue * largest
+    WHERE eigenvalue > 0 AND eigenvalue >= $min_relative_eigenvalue * largest
     GROUP BY run, step, kind, param
 )
 SELECT run, step, kind, param, n, eigenvalues, error_bound, total_variance,
        f['s'] AS s, f['lambda1'] AS lambda1, f['r2'] AS r2, f['kmin'] AS kmin, f['kmax'] AS kmax,
        ks['s'] AS ks_s, ks['ks'] AS ks, ks['ks_critical'] AS ks_critical, ks['power_law'] AS power_law
 FROM (
-    SELECT s.*, spectrum_fit(s.eigenvalues, 1, greatest(1, least($max_rank, s.n / 4, COALESCE(a.ranks, 0)))) AS f,
-           spectrum_ks_test(s.eigenvalues, $significance) AS ks
+    SELECT s.*, spectrum_fit(s.eigenvalues, 1, greatest(1, least($max_rank, s.n / 4, COALESCE(r.accurate, 0)))) AS f,
+           spectrum_ks_test(array_slice(s.eigenvalues, 1, COALESCE(r.above_round_off, 0)), $significance) AS ks
     FROM spectra s
-    LEFT JOIN accurate a ON a.run = s.run AND a.step = s.step AND a.kind = s.kind AND a.param = s.param
+    LEFT JOIN ranks r ON r.run = s.run AND r.step = s.step AND r.kind = s.kind AND r.param = s.param
 );
 
 SELECT run, kind, step, param, n, kmin, kmax, s, r2, ks_s AS ks_test_s, power_law, error_bound

@@ -284,12 +284,20 @@ impl WatchState {
         let o = self.options;
         let (fit, ks, error_bound) = match &spectrum {
             Some(sp) => {
-                let accurate =
-                    sp.eigenvalues.iter().filter(|&&e| e > 0.0 && sp.error_bound <= o.max_relative_error * e).count();
+                // As spectrum.sql: the ranks above f32 round-off are the KS test's sample,
+                // and those among them the sketch holds accurately bound the fit.
+                let largest = sp.eigenvalues.first().copied().unwrap_or(0.0);
+                let above: Vec<f64> = sp
+                    .eigenvalues
+                    .iter()
+                    .copied()
+                    .filter(|&e| e > 0.0 && e >= o.min_relative_eigenvalue * largest)
+                    .collect();
+                let accurate = above.iter().filter(|&&e| sp.error_bound <= o.max_relative_error * e).count();
                 let kmax = (o.max_rank.min(n as usize / 4).min(accurate)).max(1);
                 (
                     spectrum_fit(&sp.eigenvalues, Some(1), Some(kmax)),
-                    spectrum_ks_test(&sp.eigenvalues, o.significance),
+                    spectrum_ks_test(&above, o.significance),
                     sp.error_bound,
                 )
             }
