@@ -8,20 +8,28 @@
 --   across draws       — per (step, coordinate), for a deterministic sample of coordinates
 --                        (the same Lehmer-style hash as iteration_wise).
 --
+-- Beside the paper's test, which with a free xmin rarely rejects on small samples,
+-- powerlaw_compare(|g|, 'exponential') asks whether the tail is heavier than an
+-- exponential one: heavy_tail_rate is the share where the likelihood ratio favours
+-- the power law significantly.
+--
 -- param run = '' : the run to analyse ('' = every run)
 -- param coordinates = 256 : coordinates sampled from the whole model for the across-draws view
 -- param significance = 0.05 : level of the tests
+-- param lr_significance = 0.1 : a power law is called heavier than an exponential when the likelihood ratio favours it with p below this (Clauset et al. 2009)
 -- param first_step = 0 : the first step analysed (analyze runs a window of steps at a time)
 -- param last_step = 9223372036854775807 : the last step analysed
 CREATE OR REPLACE TABLE noise_across_params AS
 SELECT run, step, sample AS draw, COALESCE(param, '(model)') AS param, n,
        t['alpha'] AS alpha, t['ks'] AS ks, t['ks_critical'] AS ks_critical, t['power_law'] AS power_law,
        gauss['ks_p_value'] AS gaussian_p_value, gauss['excess_kurtosis'] AS excess_kurtosis,
-       gauss['ks_p_value'] >= $significance AS gaussian, stable
+       gauss['ks_p_value'] >= $significance AS gaussian, stable,
+       vs_exp['loglik_ratio'] AS lr_exponential, vs_exp['p_value'] AS lr_p_value,
+       COALESCE(vs_exp['loglik_ratio'] > 0 AND vs_exp['p_value'] < $lr_significance, false) AS heavier_than_exponential
 FROM (
     SELECT run, step, sample, param, count(value) AS n,
            powerlaw_ks_test(abs(value), $significance) AS t, gaussian_test(value) AS gauss,
-           stable_alpha(value) AS stable
+           stable_alpha(value) AS stable, powerlaw_compare(abs(value), 'exponential') AS vs_exp
     FROM grad_values
     WHERE kind = 'noise' AND ($run = '' OR run = $run) AND step BETWEEN $first_step AND $last_step
     GROUP BY GROUPING SETS ((run, step, sample, param), (run, step, sample))
@@ -38,11 +46,13 @@ WITH coordinates AS (
 SELECT run, step, param, idx, n,
        t['alpha'] AS alpha, t['ks'] AS ks, t['ks_critical'] AS ks_critical, t['power_law'] AS power_law,
        gauss['ks_p_value'] AS gaussian_p_value, gauss['excess_kurtosis'] AS excess_kurtosis,
-       gauss['ks_p_value'] >= $significance AS gaussian, stable
+       gauss['ks_p_value'] >= $significance AS gaussian, stable,
+       vs_exp['loglik_ratio'] AS lr_exponential, vs_exp['p_value'] AS lr_p_value,
+       COALESCE(vs_exp['loglik_ratio'] > 0 AND vs_exp['p_value'] < $lr_significance, false) AS heavier_than_exponential
 FROM (
     SELECT g.run, g.step, c.param, c.idx, count(g.value) AS n,
            powerlaw_ks_test(abs(g.value), $significance) AS t, gaussian_test(g.value) AS gauss,
-           stable_alpha(g.value) AS stable
+           stable_alpha(g.value) AS stable, powerlaw_compare(abs(g.value), 'exponential') AS vs_exp
     FROM grad_values g JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
     WHERE g.kind = 'noise' AND ($run = '' OR g.run = $run) AND g.step BETWEEN $first_step AND $last_step
     GROUP BY g.run, g.step, c.param, c.idx
@@ -50,12 +60,14 @@ FROM (
 
 SELECT run, 'across parameters' AS view, step, count(*) AS tests,
        avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,
+       avg(CASE WHEN heavier_than_exponential THEN 1.0 ELSE 0.0 END) AS heavy_tail_rate,
        avg(CASE WHEN gaussian THEN 1.0 ELSE 0.0 END) AS gaussian_rate,
        median(stable) AS median_stable_alpha
 FROM noise_across_params GROUP BY run, step
 UNION ALL
 SELECT run, 'across draws' AS view, step, count(*) AS tests,
        avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,
+       avg(CASE WHEN heavier_than_exponential THEN 1.0 ELSE 0.0 END) AS heavy_tail_rate,
        avg(CASE WHEN gaussian THEN 1.0 ELSE 0.0 END) AS gaussian_rate,
        median(stable) AS median_stable_alpha
 FROM noise_across_draws GROUP BY run, step

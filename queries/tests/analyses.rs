@@ -230,7 +230,7 @@ async fn dimension_wise_recovers_the_planted_alpha_and_xmin_of_the_full_gradient
 
     let t = lake
         .rows(
-            "SELECT run, param, alpha, xmin, n_tail, power_law FROM dimension_wise \
+            "SELECT run, param, alpha, xmin, n_tail, power_law, heavier_than_exponential FROM dimension_wise \
              WHERE kind = 'full' ORDER BY run, param",
         )
         .await;
@@ -238,6 +238,9 @@ async fn dimension_wise_recovers_the_planted_alpha_and_xmin_of_the_full_gradient
         (t.str("run"), t.str("param"), t.f64("alpha"), t.f64("xmin"), t.f64("n_tail"));
     assert_eq!(t.len(), 6);
     assert!(t.bool("power_law").iter().all(|&b| b));
+    // Hundreds of Pareto values above xmin: the likelihood ratio against an exponential tail
+    // favours the power law significantly in every test.
+    assert!(t.bool("heavier_than_exponential").iter().all(|&b| b), "{:?}", t.bool("heavier_than_exponential"));
     for i in 0..t.len() {
         let cfg = &runs[&run[i]];
         let d: usize = match param[i].as_str() {
@@ -295,6 +298,11 @@ fn assert_gaussian_coordinates(t: &Rows, n: usize, what: &str) {
     // test keeps a handful of extreme values as the "tail" and does not reject a power law
     // for any of these Gaussian coordinates (power_law_rate 1.0 here) — it has no power at
     // this size, so its rate says nothing about the planted Gaussianity.
+    // The likelihood ratio against an exponential tail does have power: a Gaussian tail is
+    // lighter than exponential, so a significant preference for the power law (p < 0.1,
+    // two-sided) is rare; allow up to a tenth.
+    let heavy = count_true(&t.bool("heavier_than_exponential"));
+    assert!(heavy * 10 <= coordinates, "{what}: {heavy}/{coordinates} called heavier than exponential");
 
     let kurtosis = t.f64("excess_kurtosis");
     let (g2_mean, g2_var) = g2_moments(n);
@@ -311,7 +319,7 @@ fn assert_gaussian_coordinates(t: &Rows, n: usize, what: &str) {
 async fn iteration_wise_finds_each_minibatch_coordinate_gaussian_across_steps() {
     let lake = Lake::new(vec![gaussian_run()]).await;
     let summary = lake.ran(named::ITERATION_WISE, &[("coordinates", "200")]).await;
-    let t = lake.rows("SELECT steps, gaussian, excess_kurtosis FROM iteration_wise").await;
+    let t = lake.rows("SELECT steps, gaussian, excess_kurtosis, heavier_than_exponential FROM iteration_wise").await;
     assert_eq!(t.len(), 200);
     assert!(t.f64("steps").iter().all(|&s| s == STEPS as f64), "every coordinate is seen at every step");
     assert_gaussian_coordinates(&t, STEPS as usize, "iteration_wise");
@@ -327,7 +335,8 @@ async fn iteration_wise_finds_each_minibatch_coordinate_gaussian_across_steps() 
 async fn noise_is_gaussian_across_draws_for_each_sampled_coordinate() {
     let lake = Lake::new(vec![gaussian_run()]).await;
     let summary = lake.ran(named::NOISE, &[("coordinates", "200")]).await;
-    let t = lake.rows("SELECT step, n, gaussian, excess_kurtosis FROM noise_across_draws").await;
+    let t =
+        lake.rows("SELECT step, n, gaussian, excess_kurtosis, heavier_than_exponential FROM noise_across_draws").await;
     assert_eq!(t.len(), 200);
     assert!(t.f64("step").iter().all(|&s| s == 20.0));
     assert!(t.f64("n").iter().all(|&n| n == DRAWS as f64), "every coordinate has every draw");
@@ -434,8 +443,8 @@ async fn noise_across_parameters_with_a_power_law_spectrum_has_tail_exponent_one
     lake.ran(named::NOISE, &[("coordinates", "8")]).await;
     let t = lake
         .rows(
-            "SELECT draw, n, alpha, ks_critical, power_law, gaussian, gaussian_p_value, excess_kurtosis \
-             FROM noise_across_params WHERE param = 'w' ORDER BY draw",
+            "SELECT draw, n, alpha, ks_critical, power_law, gaussian, gaussian_p_value, excess_kurtosis, \
+             heavier_than_exponential FROM noise_across_params WHERE param = 'w' ORDER BY draw",
         )
         .await;
     assert_eq!(t.len(), cfg.draws as usize);
@@ -462,6 +471,8 @@ async fn noise_across_parameters_with_a_power_law_spectrum_has_tail_exponent_one
     let m = mean(&alpha);
     assert!((m - want).abs() < 0.1, "mean alpha over the draws {m}");
     assert!(t.bool("power_law").iter().all(|&b| b), "the paper's test does not reject the planted power law");
+    let heavy = count_true(&t.bool("heavier_than_exponential"));
+    assert!(heavy * 2 >= t.len(), "a power-law tail is heavier than exponential in most draws: {heavy}/{}", t.len());
 }
 
 #[tokio::test]
@@ -473,8 +484,8 @@ async fn noise_across_parameters_with_a_flat_spectrum_is_gaussian() {
     lake.ran(named::NOISE, &[("coordinates", "8")]).await;
     let t = lake
         .rows(
-            "SELECT param, n, alpha, gaussian, excess_kurtosis, stable FROM noise_across_params \
-             WHERE param IN ('w', 'b')",
+            "SELECT param, n, alpha, gaussian, excess_kurtosis, stable, heavier_than_exponential \
+             FROM noise_across_params WHERE param IN ('w', 'b')",
         )
         .await;
     // w and b are independent, and so are the draws: 80 independent tests.
@@ -499,6 +510,8 @@ async fn noise_across_parameters_with_a_flat_spectrum_is_gaussian() {
     // few extreme values as a power law: it has no power against a Gaussian at this size.)
     let a = median(&alpha);
     assert!(a > 4.0, "median fitted alpha {a} of Gaussian noise");
+    let heavy = count_true(&t.bool("heavier_than_exponential"));
+    assert!(heavy * 10 <= t.len(), "{heavy}/{} Gaussian tests called heavier than exponential", t.len());
 }
 
 // ---------------------------------------------------------------------------------------------

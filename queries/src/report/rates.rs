@@ -66,6 +66,7 @@ const TESTS: &[Test] = &[
 
 const SHARE_POWER_LAW: &str = "avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END)";
 const SHARE_GAUSSIAN: &str = "avg(CASE WHEN gaussian THEN 1.0 ELSE 0.0 END)";
+const SHARE_HEAVY: &str = "avg(CASE WHEN heavier_than_exponential THEN 1.0 ELSE 0.0 END)";
 
 /// Both tables of the run, side by side, as HTML.
 pub(super) async fn tables_html(ctx: &SessionContext, tables: &Tables, run: &str) -> Result<String, ReportError> {
@@ -81,18 +82,21 @@ pub(super) async fn tables_html(ctx: &SessionContext, tables: &Tables, run: &str
 async fn heavy_tails(ctx: &SessionContext, tables: &Tables, run: &str) -> Result<String, ReportError> {
     let mut out = String::from(
         "<table class=\"data rates\">\n<caption>Share of tests in which a power law (KS test of Xie et al. 2023) \
-         or a Gaussian (Lilliefors) is not rejected</caption>\n\
-         <thead><tr><th>Test</th><th class=\"num\">Power law</th><th class=\"num\">Gaussian</th><th class=\"num\">Tests</th></tr></thead>\n<tbody>\n",
+         or a Gaussian (Lilliefors) is not rejected, and in which the likelihood ratio finds the tail \
+         significantly heavier than an exponential one (p &lt; 0.1)</caption>\n\
+         <thead><tr><th>Test</th><th class=\"num\">Power law</th><th class=\"num\">Heavier than exp.</th>\
+         <th class=\"num\">Gaussian</th><th class=\"num\">Tests</th></tr></thead>\n<tbody>\n",
     );
     for t in TESTS {
         let _ = write!(out, "<tr data-test=\"{}\"><th>{}</th>", t.key, esc(t.label));
         if !tables.has(t.table) {
-            out.push_str("<td class=\"na\" colspan=\"3\">not analysed</td></tr>\n");
+            out.push_str("<td class=\"na\" colspan=\"4\">not analysed</td></tr>\n");
             continue;
         }
         let gaussian = if t.gaussian { SHARE_GAUSSIAN } else { "CAST(NULL AS DOUBLE)" };
         let sql = format!(
-            "SELECT count(*) AS tests, {SHARE_POWER_LAW} AS power_law_rate, {gaussian} AS gaussian_rate
+            "SELECT count(*) AS tests, {SHARE_POWER_LAW} AS power_law_rate, {SHARE_HEAVY} AS heavy_tail_rate,
+                    {gaussian} AS gaussian_rate
              FROM {} WHERE run = {} AND {}",
             t.table,
             lit(run),
@@ -101,8 +105,15 @@ async fn heavy_tails(ctx: &SessionContext, tables: &Tables, run: &str) -> Result
         let f = query(ctx, t.table, &sql).await?;
         let tests = f.i64s("tests")?.first().copied().flatten().unwrap_or(0);
         let pl = f.f64s("power_law_rate")?.first().copied().flatten();
+        let heavy = f.f64s("heavy_tail_rate")?.first().copied().flatten();
         let ga = f.f64s("gaussian_rate")?.first().copied().flatten();
-        let _ = writeln!(out, "{}{}<td class=\"num\">{tests}</td></tr>", opt_cell(pl, rate), opt_cell(ga, rate));
+        let _ = writeln!(
+            out,
+            "{}{}{}<td class=\"num\">{tests}</td></tr>",
+            opt_cell(pl, rate),
+            opt_cell(heavy, rate),
+            opt_cell(ga, rate)
+        );
     }
     out.push_str("</tbody>\n</table>\n");
     Ok(out)
