@@ -116,12 +116,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
         values.push(("run".to_string(), run.clone()));
     }
-    check_params(&queries, &values)?;
-    for q in &queries {
-        let declared = params::declared(q.sql)?;
-        let mine: Vec<_> = values.iter().filter(|(n, _)| declared.iter().any(|d| &d.name == n)).cloned().collect();
-        params::bind(q.sql, &mine).with_context(|| format!("--param for {}", q.name))?;
-    }
+    // AnalyzeError's message already holds its source: keep anyhow from printing it twice.
+    check_params(&queries, &values).map_err(|e| anyhow::anyhow!("--param: {e}"))?;
     let options = SessionOptions {
         memory_limit: args.memory_limit.as_deref().map(parse_size).transpose().context("--memory-limit")?,
         ..SessionOptions::default()
@@ -151,7 +147,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             })
             .await;
             bar.finish_and_clear();
-            outcomes.push(outcome?);
+            outcomes.push(outcome.map_err(|e| anyhow::anyhow!("{e}"))?);
         }
         match args.format {
             AnalyzeFormat::Table => print_tables(&queries, &outcomes, args.max_rows)?,

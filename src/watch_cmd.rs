@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use gradlake_queries::watch::{Latest, Rate, WatchOptions, WatchState, Watcher};
+use gradlake_queries::watch::{Latest, WatchOptions, WatchState, Watcher};
 
 use crate::analyze_cmd::AnalyzeFormat;
 
@@ -147,8 +147,8 @@ fn print_table(run: &str, watcher: &Watcher, state: &WatchState, interrupted: bo
     writeln!(out, "run {run}: {status}; {files} files ({:.1} MB) read", bytes as f64 / 1e6)?;
     writeln!(out, "\ndimension-wise power-law test of |g| (per param and whole model, every step):")?;
     writeln!(out, "  {:<10} {:>7} {:>10}", "kind", "tests", "rate")?;
-    for (kind, Rate { tests, .. }) in state.rates() {
-        writeln!(out, "  {:<10} {:>7} {:>10}", kind, tests, fmt(state.rates()[kind].rate()))?;
+    for (kind, rate) in state.rates() {
+        writeln!(out, "  {:<10} {:>7} {:>10}", kind, rate.tests, fmt(rate.rate()))?;
     }
     writeln!(out, "\ncovariance spectra (per param, at each noise point):")?;
     writeln!(

@@ -56,10 +56,7 @@ pub enum Outcome {
 
 /// The gradient kinds present in the lake (for `run`, when given).
 pub async fn lake_kinds(ctx: &SessionContext, run: Option<&str>) -> Result<BTreeSet<String>, DataFusionError> {
-    let filter = match run {
-        Some(r) => format!(" WHERE run = '{}'", r.replace('\'', "''")),
-        None => String::new(),
-    };
+    let filter = run_filter(run);
     let batches =
         ctx.sql(&format!("SELECT DISTINCT CAST(kind AS VARCHAR) FROM grads{filter}")).await?.collect().await?;
     let mut kinds = BTreeSet::new();
@@ -70,12 +67,20 @@ pub async fn lake_kinds(ctx: &SessionContext, run: Option<&str>) -> Result<BTree
     Ok(kinds)
 }
 
-/// Checks that every `NAME=VALUE` in `values` is a parameter of at least one of `queries`.
+/// ` WHERE run = '...'` (quoted), or nothing without a run.
+fn run_filter(run: Option<&str>) -> String {
+    run.map_or_else(String::new, |r| format!(" WHERE run = '{}'", r.replace('\'', "''")))
+}
+
+/// Checks, before anything runs, that every `NAME=VALUE` in `values` is a parameter of at
+/// least one of `queries` and that each query accepts the values of its own parameters.
 pub fn check_params(queries: &[NamedQuery], values: &[(String, String)]) -> Result<(), AnalyzeError> {
     let mut known = BTreeSet::new();
     for q in queries {
         let decls = params::declared(q.sql).map_err(|source| AnalyzeError::Param { analysis: q.name, source })?;
         known.extend(decls.into_iter().map(|d| d.name));
+        params::bind(q.sql, &own_params(*q, values)?)
+            .map_err(|source| AnalyzeError::Param { analysis: q.name, source })?;
     }
     match values.iter().find(|(name, _)| !known.contains(name)) {
         Some((name, _)) => Err(AnalyzeError::UnknownParam {
@@ -84,6 +89,13 @@ pub fn check_params(queries: &[NamedQuery], values: &[(String, String)]) -> Resu
         }),
         None => Ok(()),
     }
+}
+
+/// Those of `values` that `query` declares (the others are for other analyses).
+fn own_params(query: NamedQuery, values: &[(String, String)]) -> Result<Vec<(String, String)>, AnalyzeError> {
+    let declared =
+        params::declared(query.sql).map_err(|source| AnalyzeError::Param { analysis: query.name, source })?;
+    Ok(values.iter().filter(|(name, _)| declared.iter().any(|d| &d.name == name)).cloned().collect())
 }
 
 /// Runs `query` with those of `values` it declares (others are for other analyses).
@@ -126,7 +138,7 @@ pub async fn run_named_in_passes(
     let param_err = |source| AnalyzeError::Param { analysis: query.name, source };
     let declared = params::declared(query.sql).map_err(param_err)?;
     let declares = |name: &str| declared.iter().any(|d| d.name == name);
-    let mine: Vec<(String, String)> = values.iter().filter(|(name, _)| declares(name)).cloned().collect();
+    let mine = own_params(query, values)?;
     let user_window = mine.iter().any(|(n, _)| n == "first_step" || n == "last_step");
     let windows = match steps_per_pass {
         Some(w) if declares("first_step") && declares("last_step") && !user_window => {
@@ -196,10 +208,7 @@ fn created_table(statement: &DfStatement) -> Option<(String, String)> {
 
 /// The lowest and highest step of the lake's gradients (of `run`), from the key column.
 async fn step_range(ctx: &SessionContext, run: Option<&str>) -> Result<Option<(i64, i64)>, DataFusionError> {
-    let filter = match run {
-        Some(r) => format!(" WHERE run = '{}'", r.replace('\'', "''")),
-        None => String::new(),
-    };
+    let filter = run_filter(run);
     let batches = ctx.sql(&format!("SELECT min(step), max(step) FROM grads{filter}")).await?.collect().await?;
     let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else { return Ok(None) };
     let (lo, hi) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_primitive::<Int64Type>());

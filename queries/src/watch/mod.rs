@@ -114,13 +114,12 @@ impl Watcher {
         }
         // Scalars first: the finish marker is logged after the last grads file
         // is published, so every grads file listed below is then complete.
+        let mut finishing = false;
         for (part, path) in self.new_parts(Table::Scalars)? {
-            self.read_scalars(&run_file, &params_file, &path).await?;
+            finishing |= self.read_scalars(&run_file, &params_file, &path).await?;
             self.seen_scalars.insert(part);
             result.scalars_files += 1;
         }
-        let finishing = self.finished;
-        self.finished = false;
         for (part, path) in self.new_parts(Table::Grads)? {
             result.tensors += self.read_grads(&run_file, &params_file, &path).await?;
             self.seen_grads.insert(part);
@@ -199,24 +198,24 @@ impl Watcher {
         Ok(names)
     }
 
-    async fn read_scalars(&mut self, run_file: &Path, params_file: &Path, path: &Path) -> Result<(), WatchError> {
+    /// Folds in a scalars file; true when it holds the run's finish marker.
+    async fn read_scalars(&mut self, run_file: &Path, params_file: &Path, path: &Path) -> Result<bool, WatchError> {
         let view = View::new(&self.lake, &self.run, run_file, params_file, Some((Table::Scalars, path)))?;
         let batches = view.query(path, "SELECT step, name, value FROM scalars").await?;
         let state = self.state.as_mut().expect("made before reading");
+        let mut marker = false;
         for b in &batches {
             let steps = b.column(0).as_primitive::<Int64Type>();
             let names = cast_utf8(b.column(1), path)?;
             let names = names.as_string::<i32>();
             let values = b.column(2).as_primitive::<Float64Type>();
             for i in 0..b.num_rows() {
-                if names.value(i) == RUN_FINISHED_SCALAR {
-                    self.finished = true;
-                }
+                marker |= names.value(i) == RUN_FINISHED_SCALAR;
                 state.scalar(steps.value(i), names.value(i), values.value(i));
             }
         }
         self.note_file(path);
-        Ok(())
+        Ok(marker)
     }
 
     async fn read_grads(&mut self, run_file: &Path, params_file: &Path, path: &Path) -> Result<u64, WatchError> {
