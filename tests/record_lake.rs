@@ -186,10 +186,16 @@ async fn a_torchscript_replay_matches_the_builtin_model_with_the_same_weights() 
         .collect();
     tch::Tensor::write_safetensors(&halved, checkpoints.join("step-3.safetensors")).unwrap();
 
-    tch::manual_seed(11);
+    // libtorch's generator is global: draw under the lock Model::new takes, so a test
+    // building a model on another thread cannot interleave with this draw.
+    let features = {
+        let _rng = gradlake_recorder::model::GLOBAL_RNG.lock().unwrap();
+        tch::manual_seed(11);
+        tch::Tensor::randn([48, 64], (tch::Kind::Float, tch::Device::Cpu))
+    };
     let data = Dataset {
         name: "gaussian64".into(),
-        features: tch::Tensor::randn([48, 64], (tch::Kind::Float, tch::Device::Cpu)),
+        features,
         labels: tch::Tensor::arange(48, (tch::Kind::Int64, tch::Device::Cpu)).remainder(10),
         classes: 10,
         image_side: Some(8),

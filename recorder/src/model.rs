@@ -71,6 +71,10 @@ pub struct Forward {
     pub linear_outputs: Vec<Tensor>,
 }
 
+/// Held while libtorch's global random generator is seeded and drawn from, by
+/// [`Model::new`] and by any caller that needs the same guarantee.
+pub static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A model and its weights.
 pub struct Model {
     /// The weights (tch's store; save/load as safetensors).
@@ -84,7 +88,12 @@ pub struct Model {
 
 impl Model {
     /// A freshly initialised model (PyTorch's default initialisation, seeded).
+    ///
+    /// libtorch has one global generator: the seeding and the initialisation hold
+    /// [`GLOBAL_RNG`], so that models built on several threads at once (tests do)
+    /// still get exactly the weights of their seed.
     pub fn new(arch: Architecture, features: i64, image_side: Option<i64>, classes: i64, seed: u64) -> Result<Self> {
+        let _rng = GLOBAL_RNG.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         tch::manual_seed(seed as i64);
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
