@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use gradlake_pipeline::stats::powerlaw::{Candidates, fit};
+use gradlake_pipeline::stats::powerlaw::{FitOptions, fit};
 use gradlake_pipeline::stats::powerlaw_gof::gof;
 use gradlake_pipeline::stats::sample::PositiveSample;
 
@@ -28,7 +28,7 @@ fn main() {
         let name = std::path::Path::new(&path).file_name().unwrap().to_string_lossy().into_owned();
         let start = Instant::now();
         let sample = PositiveSample::new(values);
-        let f = fit(&sample.sorted, Candidates::All).expect("at least two distinct values");
+        let f = fit(&sample.sorted, &FitOptions::default()).expect("at least two distinct values");
         println!(
             "gradlake  {name:28} {:9.3} s  alpha={:.6} xmin={:.6e} D={:.6e}",
             start.elapsed().as_secs_f64(),
@@ -38,7 +38,7 @@ fn main() {
         );
         if let Some(reps) = reps {
             let start = Instant::now();
-            let g = gof(&sample.sorted, reps, 1, Candidates::All).expect("fit");
+            let g = gof(&sample.sorted, reps, 1, &FitOptions::default()).expect("fit");
             println!("gradlake  {name:28} {:9.3} s  gof reps={reps} p={:.3}", start.elapsed().as_secs_f64(), g.p_value);
         }
     }

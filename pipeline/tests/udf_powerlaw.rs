@@ -61,11 +61,52 @@ async fn empty_groups_give_nulls_and_bad_arguments_are_named() {
         ("SELECT powerlaw_fit(x, 0) FROM t", "max_candidates"),
         ("SELECT powerlaw_fit(x, g) FROM t", "constant"),
         ("SELECT powerlaw_fit('a') FROM t", "Float32 or Float64"),
-        ("SELECT powerlaw_fit(x, 1, 2) FROM t", "expected powerlaw_fit(x [, max_candidates])"),
+        ("SELECT powerlaw_fit(x, 1, 2) FROM t", "expected powerlaw_fit(x [, max_candidates] [, options])"),
         ("SELECT powerlaw_ks_test(x, 1.5) FROM t", "significance"),
+        ("SELECT powerlaw_ks_test(x, 'xmin=best') FROM t", "unknown xmin rule 'best'"),
+        ("SELECT powerlaw_fit(x, 'ks=scipy') FROM t", "argument options 'ks=scipy'"),
+        ("SELECT powerlaw_fit(x, 10, 'xmin=top:0.1') FROM t", "max_candidates applies only to xmin=csn"),
+        ("SELECT powerlaw_gof(x, 10, 1, 'xmin=top:2') FROM t", "(0, 1]"),
+        ("SELECT powerlaw_compare(x, 'exponential', 'tail=1') FROM t", "unknown option 'tail'"),
     ] {
         let e = error(&s, sql).await;
         assert!(e.contains(needle) && e.contains("powerlaw_"), "{sql}: {e}");
+    }
+}
+
+/// On tied data the default is Clauset's KS convention and `'ks=powerlaw'` the
+/// Python package's; fixed xmin rules go through every power-law function.
+#[tokio::test]
+async fn options_choose_the_ks_convention_and_the_xmin_rule() {
+    let names = ["rounded_pareto_2000", "zipf_counts_3000"];
+    let groups: Vec<Vec<Option<f64>>> = names.iter().map(|n| tied_fixture(n).into_iter().map(Some).collect()).collect();
+    let s = session(&groups);
+    let sql = "SELECT g, powerlaw_fit(x) AS csn, powerlaw_fit(x, 'ks=powerlaw') AS pl, \
+               powerlaw_ks_test(x, 0.05, 'xmin=top:0.1') AS top, powerlaw_fit(x, 'xmin=top:0.1 ks=powerlaw') AS top_pl, \
+               powerlaw_gof(x, 20, 3, 'xmin=top:0.1') AS gof, powerlaw_fit(x, 'xmin=all') AS whole \
+               FROM t GROUP BY g ORDER BY g";
+    let b = &rows(&s, sql).await[0];
+    for (g, name) in names.iter().enumerate() {
+        let want = tied_reference(name);
+        let rel = |a: f64, w: &serde_json::Value| (a - w.as_f64().unwrap()).abs() <= 1e-9 * a.abs();
+        for (col, conv) in [(1, "csn"), (2, "powerlaw")] {
+            let w = &want[conv];
+            assert_eq!(field_f64(b, g, col, "xmin"), w["xmin"].as_f64().unwrap(), "{name} {conv}");
+            assert_eq!(field_i64(b, g, col, "n_tail"), w["n_tail"].as_i64().unwrap(), "{name} {conv}");
+            assert!(rel(field_f64(b, g, col, "alpha"), &w["alpha"]), "{name} {conv} alpha");
+            assert!(rel(field_f64(b, g, col, "ks"), &w["ks"]), "{name} {conv} ks");
+        }
+        let top = &want["top10"];
+        assert_eq!(field_f64(b, g, 3, "xmin"), top["xmin"].as_f64().unwrap(), "{name} top");
+        assert!(rel(field_f64(b, g, 3, "ks"), &top["ks_csn_igraph"]), "{name}: top ks vs igraph");
+        assert!(rel(field_f64(b, g, 4, "ks"), &top["ks_powerlaw"]), "{name}: top ks vs powerlaw");
+        let crit = field_f64(b, g, 3, "ks_critical") * (top["n_tail"].as_f64().unwrap()).sqrt();
+        assert!((crit - 1.358).abs() < 1e-3);
+        // The bootstrap keeps the rule: its observed fit is the top-10% fit.
+        assert_eq!(field_f64(b, g, 5, "xmin"), top["xmin"].as_f64().unwrap(), "{name} gof");
+        assert!(rel(field_f64(b, g, 5, "ks"), &top["ks_csn_igraph"]), "{name} gof ks");
+        // xmin=all: the whole sample is the tail.
+        assert_eq!(field_i64(b, g, 6, "n_tail"), want["n"].as_i64().unwrap(), "{name} all");
     }
 }
 

@@ -180,6 +180,21 @@ async fn spectrum_fits_in_sql() {
     let beta = field_f64(b, 0, 0, "beta");
     assert!((beta - 2.0).abs() < 0.05 && (field_f64(b, 0, 0, "s") - 1.0 / (beta - 1.0)).abs() < 1e-12, "{beta}");
     assert!(b.column(0).as_struct().column_by_name("power_law").unwrap().as_boolean().value(0));
+
+    // Tied eigenvalues with every one in the tail (xmin=all): beta = 1 + 6/(4 ln 1.1 + ln 10)
+    // and D in each convention, computed by hand (numpy) from P(λ) = 1 − λ^(1−β).
+    let sql = "SELECT spectrum_ks_test([10.0, 1.1, 1.1, 1.1, 1.1, 1.0], 0.05, 'xmin=all'), \
+               spectrum_ks_test([10.0, 1.1, 1.1, 1.1, 1.1, 1.0], 'xmin=all, ks=powerlaw')";
+    let b = &rows(&s, sql).await[0];
+    let beta = 1.0 + 6.0 / (4.0 * 1.1f64.ln() + 10f64.ln());
+    for col in 0..2 {
+        assert!((field_f64(b, 0, col, "beta") - beta).abs() < 1e-14);
+        assert_eq!(field_i64(b, 0, col, "n_tail"), 6);
+    }
+    assert!((field_f64(b, 0, 0, "ks") - 0.47476072090517407).abs() < 1e-14, "CSN: the tie group's top counts");
+    assert!((field_f64(b, 0, 1, "ks") - 0.1608538655599271).abs() < 1e-14, "powerlaw: only its left limit");
+    let e = error(&s, "SELECT spectrum_ks_test([1.0, 2.0], 'xmin=middle')").await;
+    assert!(e.contains("spectrum_ks_test") && e.contains("unknown xmin rule"), "{e}");
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! `powerlaw_ks_test` does (Xie et al. 2023). If λ_k = λ_1·k^−s, then
 //! #{k : λ_k ≥ λ} = (λ/λ_1)^(−1/s), so β = 1 + 1/s and s = 1/(β − 1).
 
-use crate::stats::powerlaw::{Candidates, fit, ks_test};
+use crate::stats::powerlaw::{FitOptions, fit, ks_test};
 
 /// Least-squares fit of log λ_k = log λ_1 − s·log k.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -73,12 +73,13 @@ pub struct SpectrumKsTest {
     pub n_tail: u64,
 }
 
-/// Fits the nonzero eigenvalues' density by Clauset–Shalizi–Newman and tests
-/// it at `significance`. `None` with fewer than two distinct nonzero values.
-pub fn spectrum_ks_test(eigs: &[f64], significance: f64) -> Option<SpectrumKsTest> {
+/// Fits the nonzero eigenvalues' density by Clauset–Shalizi–Newman (tail and KS
+/// distance as `options` say) and tests it at `significance`. `None` with fewer
+/// than two distinct nonzero values.
+pub fn spectrum_ks_test(eigs: &[f64], significance: f64, options: &FitOptions) -> Option<SpectrumKsTest> {
     let mut sample: Vec<f64> = eigs[..nonzero_count(eigs)].to_vec();
     sample.sort_unstable_by(f64::total_cmp);
-    let f = fit(&sample, Candidates::All)?;
+    let f = fit(&sample, options)?;
     let (ks_critical, power_law) = ks_test(&f, significance)?;
     Some(SpectrumKsTest {
         beta: f.alpha,
@@ -120,7 +121,7 @@ mod tests {
         // Eigenvalues exactly on λ_k = k^-s: the density of values is λ^-(1+1/s).
         for s in [0.8, 1.0, 1.5] {
             let eigs: Vec<f64> = (1..=5000).map(|k| f64::powf(k as f64, -s)).collect();
-            let t = spectrum_ks_test(&eigs, 0.05).unwrap();
+            let t = spectrum_ks_test(&eigs, 0.05, &FitOptions::default()).unwrap();
             assert!((t.s - s).abs() < 0.05 * s, "s={s}: {t:?}");
             assert!((t.beta - (1.0 + 1.0 / s)).abs() < 0.05, "s={s}: {t:?}");
             assert!(t.power_law, "s={s}: {t:?}");

@@ -4,6 +4,7 @@
 //!   skipped and counted, the rest sorted once.
 //! * [`powerlaw`] — the continuous power-law fit of Clauset, Shalizi & Newman
 //!   (2009), exact over every candidate xmin, and the paper's KS test.
+//! * [`powerlaw_options`] — the xmin rule and the KS convention under ties.
 //! * [`powerlaw_gof`] — CSN's bootstrap goodness-of-fit p-value.
 //! * [`powerlaw_compare`] — likelihood-ratio tests against other heavy tails.
 //! * [`gaussian`] — moments, Lilliefors KS and Jarque–Bera tests of normality.
@@ -14,5 +15,6 @@ mod optimize;
 pub mod powerlaw;
 pub mod powerlaw_compare;
 pub mod powerlaw_gof;
+pub mod powerlaw_options;
 pub mod sample;
 pub mod tail_index;

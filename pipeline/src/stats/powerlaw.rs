@@ -4,22 +4,24 @@
 //! For a candidate xmin with tail x_1 ≤ … ≤ x_m (all x ≥ xmin):
 //!
 //! * alpha = 1 + m / Σ ln(x_i / xmin) (maximum likelihood), sigma = (alpha − 1)/√m;
-//! * D = max_i |P(x_i) − c_i/m|, with P(x) = 1 − (x/xmin)^(1−alpha) and c_i the
-//!   number of tail values strictly below x_i — the KS distance exactly as the
-//!   Python `powerlaw` package computes it, ties included;
-//! * the chosen xmin minimises D (the smallest xmin among equal D).
+//! * D = max_i |P(x_i) − F_i|, with P(x) = 1 − (x/xmin)^(1−alpha) and F_i the
+//!   empirical CDF at x_i in the chosen [`KsConvention`]: (i − 1)/m over every
+//!   tail point (CSN's reference code, the default), or the share of tail values
+//!   strictly below x_i, once per distinct value (the Python `powerlaw` package);
+//! * with [`XminRule::Search`], the chosen xmin minimises D (the smallest xmin
+//!   among equal D); the other rules fix the tail in advance.
 //!
 //! # Why it is fast and still exact
 //!
 //! The data are sorted once; suffix sums of ln x give every candidate's alpha in
 //! O(1). The naive D is O(m) per candidate, O(n²) in all. Instead each
 //! candidate's D is found by branch and bound over rank intervals: since both
-//! P and the empirical CDF are monotone, on ranks [a, b] every |P − c/m| is at
-//! most max(P(x_b) − c_a/m, c_b/m − P(x_a)). Intervals whose bound cannot beat
-//! the largest deviation seen are dropped; a candidate is abandoned as soon as
-//! one deviation exceeds the best D found so far (shared between threads). The
-//! result is the exact maximum over the same per-point values the naive scan
-//! uses; the tests compare both on random data.
+//! P and the empirical CDF are monotone (in either convention), on ranks [a, b]
+//! every |P − F| is at most max(P(x_b) − F_a, F_b − P(x_a)). Intervals whose
+//! bound cannot beat the largest deviation seen are dropped; a candidate is
+//! abandoned as soon as one deviation exceeds the best D found so far (shared
+//! between threads). The result is the exact maximum over the same per-point
+//! values the naive scan uses; the tests compare both on random tied data.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -27,14 +29,7 @@ use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use rayon::prelude::*;
 
-/// Which xmin values are tried.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Candidates {
-    /// Every distinct value except the largest (exact CSN).
-    All,
-    /// At most this many distinct values at evenly spaced ranks (a quantile grid).
-    Quantiles(usize),
-}
+pub use super::powerlaw_options::{Candidates, FitOptions, KsConvention, XminRule};
 
 /// A fitted power-law tail.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,12 +48,34 @@ pub struct PowerLawFit {
     pub n: u64,
 }
 
-/// Fits a continuous power law to `sorted` (ascending, finite, positive), choosing
-/// xmin among `candidates` by minimum KS distance. `None` if there are fewer than
-/// two distinct values (no candidate leaves a tail with spread).
-pub fn fit(sorted: &[f64], candidates: Candidates) -> Option<PowerLawFit> {
+/// Fits a continuous power law to `sorted` (ascending, finite, positive) with
+/// the tail chosen by `options.xmin` and D measured in `options.ks`. `None` if
+/// the tail would hold fewer than two distinct values (no spread to fit).
+pub fn fit(sorted: &[f64], options: &FitOptions) -> Option<PowerLawFit> {
     debug_assert!(sorted.windows(2).all(|w| w[0] <= w[1]), "input must be sorted");
-    let tail = Tail::new(sorted);
+    let n = sorted.len();
+    match options.xmin {
+        XminRule::Search(candidates) => search(sorted, candidates, options.ks),
+        XminRule::Value(xmin) => fit_at(sorted, xmin, options.ks),
+        XminRule::All => fit_at(sorted, *sorted.first()?, options.ks),
+        XminRule::Top(fraction) => {
+            let k = top_count(fraction, n);
+            fit_at(sorted, *sorted.get(n.checked_sub(k)?)?, options.ks)
+        }
+    }
+}
+
+/// ⌈fraction·n⌉, at least 2; a product within round-off of an integer counts as
+/// that integer (0.1 · 30 is 3.0000000000000004 in f64, and means 3).
+fn top_count(fraction: f64, n: usize) -> usize {
+    let t = fraction * n as f64;
+    let k = if (t - t.round()).abs() <= 1e-9 * t.max(1.0) { t.round() } else { t.ceil() };
+    (k as usize).clamp(2, n.max(2))
+}
+
+/// CSN's search: the candidate xmin of least D.
+fn search(sorted: &[f64], candidates: Candidates, ks: KsConvention) -> Option<PowerLawFit> {
+    let tail = Tail::new(sorted, ks);
     let starts = tail.candidate_starts(candidates);
     if starts.is_empty() {
         return None;
@@ -105,18 +122,18 @@ pub fn fit(sorted: &[f64], candidates: Candidates) -> Option<PowerLawFit> {
 
 /// The fit with xmin fixed: alpha by maximum likelihood on the values ≥ xmin, and their KS distance.
 /// `None` if fewer than two distinct values are ≥ xmin.
-pub fn fit_at(sorted: &[f64], xmin: f64) -> Option<PowerLawFit> {
+pub fn fit_at(sorted: &[f64], xmin: f64, ks: KsConvention) -> Option<PowerLawFit> {
     let start = sorted.partition_point(|&x| x < xmin);
     if start >= sorted.len() || sorted[start] == sorted[sorted.len() - 1] {
         return None;
     }
-    let tail = Tail::new(sorted);
+    let tail = Tail::new(&sorted[start..], ks);
     // The suffix sums are anchored at data points; a xmin between points needs its own log.
-    let m = (sorted.len() - start) as f64;
-    let sum_log = tail.suffix_log[start] - m * xmin.ln();
+    let m = tail.x.len() as f64;
+    let sum_log = tail.suffix_log[0] - m * xmin.ln();
     let alpha = 1.0 + m / sum_log;
-    let (ks, _) = tail.ks_exact_from(start, xmin.ln(), alpha);
-    Some(PowerLawFit { alpha, xmin, sigma: (alpha - 1.0) / m.sqrt(), ks, n_tail: m as u64, n: sorted.len() as u64 })
+    let (d, _) = tail.ks_exact_from(0, xmin.ln(), alpha);
+    Some(PowerLawFit { alpha, xmin, sigma: (alpha - 1.0) / m.sqrt(), ks: d, n_tail: m as u64, n: sorted.len() as u64 })
 }
 
 /// Asymptotic critical value c(significance) of the one-sample KS statistic,
@@ -139,7 +156,8 @@ struct Tail<'a> {
     ln_x: Vec<f64>,
     /// suffix_log[i] = Σ_{j ≥ i} ln x_j (compensated summation).
     suffix_log: Vec<f64>,
-    /// first[j] = the first index holding the value x_j (for the tie-aware empirical CDF).
+    ks: KsConvention,
+    /// For [`KsConvention::Powerlaw`]: first[j] = the first index holding the value x_j. Empty otherwise.
     first: Vec<u32>,
 }
 
@@ -175,7 +193,7 @@ impl Ord for Interval {
 }
 
 impl<'a> Tail<'a> {
-    fn new(x: &'a [f64]) -> Self {
+    fn new(x: &'a [f64], ks: KsConvention) -> Self {
         assert!(x.len() < u32::MAX as usize, "samples are limited to 2^32 values");
         let ln_x: Vec<f64> = x.iter().map(|v| v.ln()).collect();
         let mut suffix_log = vec![0.0; x.len() + 1];
@@ -188,11 +206,19 @@ impl<'a> Tail<'a> {
             sum = t;
             suffix_log[i] = sum + compensation;
         }
-        let mut first = vec![0u32; x.len()];
-        for j in 1..x.len() {
-            first[j] = if x[j] == x[j - 1] { first[j - 1] } else { j as u32 };
+        let mut first = Vec::new();
+        if ks == KsConvention::Powerlaw {
+            first = vec![0u32; x.len()];
+            for j in 1..x.len() {
+                first[j] = if x[j] == x[j - 1] { first[j - 1] } else { j as u32 };
+            }
         }
-        Self { x, ln_x, suffix_log, first }
+        Self { x, ln_x, suffix_log, ks, first }
+    }
+
+    /// The first index holding the value x_j.
+    fn first_of(&self, j: usize) -> usize {
+        self.x.partition_point(|&v| v < self.x[j])
     }
 
     /// Start indices of the candidate xmins: first occurrences of distinct values, the largest excluded.
@@ -201,13 +227,13 @@ impl<'a> Tail<'a> {
         if n < 2 || self.x[0] == self.x[n - 1] {
             return Vec::new();
         }
-        let last_start = self.first[n - 1] as usize;
+        let last_start = self.first_of(n - 1);
         match candidates {
-            Candidates::All => (0..last_start).filter(|&j| self.first[j] as usize == j).collect(),
+            Candidates::All => (0..last_start).filter(|&j| j == 0 || self.x[j] != self.x[j - 1]).collect(),
             Candidates::Quantiles(k) => {
                 let k = k.max(1);
                 let mut v: Vec<usize> = (0..k)
-                    .map(|q| self.first[(q as f64 * (last_start - 1) as f64 / (k.max(2) - 1) as f64) as usize] as usize)
+                    .map(|q| self.first_of((q as f64 * (last_start - 1) as f64 / (k.max(2) - 1) as f64) as usize))
                     .filter(|&s| s < last_start)
                     .collect();
                 v.dedup();
@@ -221,12 +247,15 @@ impl<'a> Tail<'a> {
         1.0 + m / (self.suffix_log[start] - m * self.ln_x[start])
     }
 
-    /// Fitted CDF P(x_j) and empirical CDF c_j/m for the tail starting at `start`.
+    /// Fitted CDF P(x_j) and empirical CDF F_j for the tail starting at `start`.
     #[inline]
     fn cdfs(&self, start: usize, ln_xmin: f64, alpha: f64, inv_m: f64, j: usize) -> (f64, f64) {
         let fitted = -((1.0 - alpha) * (self.ln_x[j] - ln_xmin)).exp_m1();
-        let empirical = (self.first[j] as usize - start) as f64 * inv_m;
-        (fitted, empirical)
+        let rank = match self.ks {
+            KsConvention::Csn => j,
+            KsConvention::Powerlaw => self.first[j] as usize,
+        };
+        (fitted, (rank - start) as f64 * inv_m)
     }
 
     /// The naive O(m) scan: exact D and where it is reached. Used by `fit_at` and the tests.
@@ -324,8 +353,8 @@ mod tests {
     use super::*;
 
     /// The naive O(n²) CSN search, the definition the fast one must reproduce.
-    fn naive(sorted: &[f64]) -> Option<PowerLawFit> {
-        let tail = Tail::new(sorted);
+    fn naive(sorted: &[f64], ks: KsConvention) -> Option<PowerLawFit> {
+        let tail = Tail::new(sorted, ks);
         let mut best: Option<(f64, usize)> = None;
         for start in tail.candidate_starts(Candidates::All) {
             let (d, _) = tail.ks_exact_from(start, tail.ln_x[start], tail.alpha(start));
@@ -346,6 +375,23 @@ mod tests {
         })
     }
 
+    /// D by its definition, written independently of `Tail`: CSN compares P at the
+    /// i-th tail point with i/m for every point; `powerlaw` with the share strictly below.
+    fn ks_by_definition(tail: &[f64], xmin: f64, alpha: f64, ks: KsConvention) -> f64 {
+        let m = tail.len() as f64;
+        tail.iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let p = 1.0 - (x / xmin).powf(1.0 - alpha);
+                let below = match ks {
+                    KsConvention::Csn => i,
+                    KsConvention::Powerlaw => tail.iter().filter(|&&y| y < x).count(),
+                };
+                (p - below as f64 / m).abs()
+            })
+            .fold(0.0, f64::max)
+    }
+
     fn lcg(seed: u64) -> impl FnMut() -> f64 {
         let mut s = seed;
         move || {
@@ -359,11 +405,15 @@ mod tests {
         v
     }
 
+    fn csn() -> FitOptions {
+        FitOptions::default()
+    }
+
     #[test]
     fn alpha_at_fixed_xmin_matches_the_closed_form() {
         // x = 1, e, e², xmin = 1: Σ ln x = 0 + 1 + 2 = 3, alpha = 1 + 3/3 = 2.
         let e = std::f64::consts::E;
-        let f = fit_at(&[1.0, e, e * e], 1.0).unwrap();
+        let f = fit_at(&[1.0, e, e * e], 1.0, KsConvention::Csn).unwrap();
         assert!((f.alpha - 2.0).abs() < 1e-15);
         assert!((f.sigma - 1.0 / 3f64.sqrt()).abs() < 1e-15);
         // KS by hand: P(x) = 1 − 1/x; points (P, c/m): (0, 0), (1 − 1/e, 1/3), (1 − 1/e², 2/3).
@@ -372,22 +422,115 @@ mod tests {
     }
 
     #[test]
+    fn ties_by_hand_in_both_conventions() {
+        // Tail 1, 1.1, 1.1, 1.1, 1.1, 10 with xmin = 1: alpha = 1 + 6 / (4 ln 1.1 + ln 10),
+        // P(x) = 1 − x^(1 − alpha). CSN compares P at the i-th point (0-based) with i/6, so
+        // the tie group of 1.1 meets 1/6 … 4/6; `powerlaw` compares it with 1/6 only.
+        let x = [1.0, 1.1, 1.1, 1.1, 1.1, 10.0];
+        let alpha = 1.0 + 6.0 / (4.0 * 1.1f64.ln() + 10f64.ln());
+        let p = |v: f64| 1.0 - v.powf(1.0 - alpha);
+        let csn_d = (0..6).map(|i| (p(x[i]) - i as f64 / 6.0).abs()).fold(0.0, f64::max);
+        let pl_d = [(p(1.0) - 0.0f64).abs(), (p(1.1) - 1.0 / 6.0).abs(), (p(10.0) - 5.0 / 6.0).abs()]
+            .into_iter()
+            .fold(0.0, f64::max);
+        let a = fit_at(&x, 1.0, KsConvention::Csn).unwrap();
+        let b = fit_at(&x, 1.0, KsConvention::Powerlaw).unwrap();
+        assert!((a.alpha - alpha).abs() < 1e-14 && (b.alpha - alpha).abs() < 1e-14);
+        assert!((a.ks - csn_d).abs() < 1e-14, "{} vs {csn_d}", a.ks);
+        assert!((b.ks - pl_d).abs() < 1e-14, "{} vs {pl_d}", b.ks);
+        // The numbers igraph's plfit and the Python package give for this tail.
+        assert!((a.ks - 0.47476072090517407).abs() < 1e-14 && (b.ks - 0.1608538655599271).abs() < 1e-14);
+    }
+
+    #[test]
     fn branch_and_bound_equals_the_naive_search() {
-        for seed in 0..20 {
-            let mut u = lcg(seed);
-            let n = 200 + 97 * seed as usize;
-            // A mixture: uniform body and a Pareto tail (alpha 2.5), plus rounded values for ties.
-            let v: Vec<f64> = (0..n)
-                .map(|i| {
-                    let x = if u() < 0.7 { u() } else { u().powf(-1.0 / 1.5) };
-                    if i % 5 == 0 { (x * 100.0).round() / 100.0 + 0.01 } else { x }
-                })
-                .collect();
-            let v = sorted(v);
-            let fast = fit(&v, Candidates::All).unwrap();
-            let slow = naive(&v).unwrap();
-            assert_eq!(fast, slow, "seed {seed}");
+        for ks in [KsConvention::Csn, KsConvention::Powerlaw] {
+            for seed in 0..20 {
+                let mut u = lcg(seed);
+                let n = 200 + 97 * seed as usize;
+                // A mixture: uniform body and a Pareto tail (alpha 2.5), plus rounded values for ties.
+                let v: Vec<f64> = (0..n)
+                    .map(|i| {
+                        let x = if u() < 0.7 { u() } else { u().powf(-1.0 / 1.5) };
+                        if i % 5 == 0 { (x * 100.0).round() / 100.0 + 0.01 } else { x }
+                    })
+                    .collect();
+                let v = sorted(v);
+                let fast = fit(&v, &csn().with_ks(ks)).unwrap();
+                let slow = naive(&v, ks).unwrap();
+                assert_eq!(fast, slow, "{ks} seed {seed}");
+            }
         }
+    }
+
+    #[test]
+    fn branch_and_bound_equals_the_naive_search_on_heavily_tied_data() {
+        // Few distinct values, big tie groups: rounded Pareto, integer counts, bf16-like mantissas.
+        for ks in [KsConvention::Csn, KsConvention::Powerlaw] {
+            for seed in 0..12 {
+                let mut u = lcg(100 + seed);
+                let n = 300 + 211 * seed as usize;
+                let v: Vec<f64> = (0..n)
+                    .map(|_| {
+                        let p = u().powf(-1.0 / 1.5);
+                        match seed % 3 {
+                            0 => (p * 10.0).round() / 10.0,
+                            1 => p.floor(),
+                            _ => {
+                                let g = (-2.0 * u().ln()).sqrt() * 1e-3; // |Gaussian|-like magnitude
+                                f64::from_bits(g.to_bits() & !((1u64 << 45) - 1)) // 7 mantissa bits, as bf16
+                            }
+                        }
+                    })
+                    .filter(|&x| x > 0.0)
+                    .collect();
+                let v = sorted(v);
+                let fast = fit(&v, &csn().with_ks(ks)).unwrap();
+                let slow = naive(&v, ks).unwrap();
+                assert_eq!(fast, slow, "{ks} seed {seed}");
+                let tail = &v[v.len() - fast.n_tail as usize..];
+                let d = ks_by_definition(tail, fast.xmin, fast.alpha, ks);
+                assert!((fast.ks - d).abs() < 1e-12, "{ks} seed {seed}: {} vs {d}", fast.ks);
+            }
+        }
+    }
+
+    #[test]
+    fn the_conventions_agree_without_ties() {
+        let mut u = lcg(11);
+        let v = sorted((0..3000).map(|_| u().powf(-1.0 / 1.2)).collect());
+        assert_eq!(fit(&v, &csn()), fit(&v, &csn().with_ks(KsConvention::Powerlaw)));
+    }
+
+    #[test]
+    fn fixed_xmin_rules() {
+        let mut u = lcg(5);
+        let v = sorted((0..1000).map(|_| 2.0 * u().powf(-1.0 / 1.5)).collect());
+        // top:0.1 is the 100 largest values (no ties here).
+        let top = fit(&v, &csn().with_xmin(XminRule::Top(0.1))).unwrap();
+        assert_eq!((top.n_tail, top.xmin), (100, v[900]));
+        let m = 100.0;
+        let want_alpha = 1.0 + m / v[900..].iter().map(|x| (x / v[900]).ln()).sum::<f64>();
+        assert!((top.alpha - want_alpha).abs() < 1e-12);
+        assert!((top.ks - ks_by_definition(&v[900..], v[900], top.alpha, KsConvention::Csn)).abs() < 1e-14);
+        // 0.1 · 30 is 3.0000000000000004 in f64: still the top 3.
+        assert_eq!(fit(&v[..30], &csn().with_xmin(XminRule::Top(0.1))).unwrap().n_tail, 3);
+        // all: xmin is the smallest value, every value in the tail.
+        let all = fit(&v, &csn().with_xmin(XminRule::All)).unwrap();
+        assert_eq!((all.n_tail, all.xmin), (1000, v[0]));
+        // value: a xmin between data points keeps its own log.
+        let val = fit(&v, &csn().with_xmin(XminRule::Value(5.0))).unwrap();
+        let tail: Vec<f64> = v.iter().copied().filter(|&x| x >= 5.0).collect();
+        let want = 1.0 + tail.len() as f64 / tail.iter().map(|x| (x / 5.0).ln()).sum::<f64>();
+        assert_eq!((val.xmin, val.n_tail), (5.0, tail.len() as u64));
+        assert!((val.alpha - want).abs() < 1e-12);
+        assert!((val.ks - ks_by_definition(&tail, 5.0, val.alpha, KsConvention::Csn)).abs() < 1e-14);
+        // Too little left: no fit.
+        assert!(fit(&v, &csn().with_xmin(XminRule::Value(1e9))).is_none());
+        assert!(fit(&[3.0], &csn().with_xmin(XminRule::Top(0.5))).is_none());
+        // Ties at the cut are all in the tail.
+        let tied = [1.0, 2.0, 3.0, 3.0, 3.0, 4.0];
+        assert_eq!(fit(&tied, &csn().with_xmin(XminRule::Top(0.34))).unwrap().n_tail, 4);
     }
 
     #[test]
@@ -395,7 +538,7 @@ mod tests {
         let mut u = lcg(7);
         let alpha = 2.2;
         let v = sorted((0..20_000).map(|_| 3.0 * u().powf(-1.0 / (alpha - 1.0))).collect());
-        let f = fit(&v, Candidates::All).unwrap();
+        let f = fit(&v, &csn()).unwrap();
         assert!((f.alpha - alpha).abs() < 3.0 * f.sigma, "{f:?}");
         let (critical, power_law) = ks_test(&f, 0.05).unwrap();
         assert!(power_law && f.ks <= critical, "{f:?}");
@@ -405,12 +548,13 @@ mod tests {
     fn quantile_grid_and_degenerate_inputs() {
         let mut u = lcg(3);
         let v = sorted((0..5000).map(|_| u().powf(-1.0 / 1.5)).collect());
-        let grid = fit(&v, Candidates::Quantiles(50)).unwrap();
-        let exact = fit(&v, Candidates::All).unwrap();
+        let grid = fit(&v, &csn().with_xmin(XminRule::Search(Candidates::Quantiles(50)))).unwrap();
+        let exact = fit(&v, &csn()).unwrap();
         assert!(grid.ks >= exact.ks);
-        assert!(fit(&[], Candidates::All).is_none());
-        assert!(fit(&[2.0, 2.0, 2.0], Candidates::All).is_none());
-        assert!(fit(&[1.0, 2.0], Candidates::All).is_some());
+        assert!(fit(&[], &csn()).is_none());
+        assert!(fit(&[2.0, 2.0, 2.0], &csn()).is_none());
+        assert!(fit(&[1.0, 2.0], &csn()).is_some());
+        assert!(fit(&[], &csn().with_xmin(XminRule::All)).is_none());
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! n_tail/n, a draw from the fitted power law above xmin, and otherwise a value
 //! drawn uniformly from the observed values below xmin. Every set is refitted
 //! *with its own xmin search*, and p is the share of sets whose KS distance is at
-//! least the observed one (p > 0.1: a power law is plausible). Replicate r uses
+//! least the observed one (p > 0.1: a power law is plausible). With a fixed
+//! xmin rule each set is refitted by the same rule, and every distance is
+//! measured in the same KS convention as the observed one. Replicate r uses
 //! its own random stream derived from (seed, r), so the result is the same for a
 //! seed whatever the number of threads.
 
@@ -13,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::powerlaw::{Candidates, PowerLawFit, fit};
+use super::powerlaw::{FitOptions, PowerLawFit, fit};
 
 /// Result of [`gof`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -27,8 +29,8 @@ pub struct GofResult {
 }
 
 /// Runs the bootstrap with `reps` replicates on `sorted` (ascending, finite, positive).
-pub fn gof(sorted: &[f64], reps: u64, seed: u64, candidates: Candidates) -> Option<GofResult> {
-    let observed = fit(sorted, candidates)?;
+pub fn gof(sorted: &[f64], reps: u64, seed: u64, options: &FitOptions) -> Option<GofResult> {
+    let observed = fit(sorted, options)?;
     if reps == 0 {
         return None;
     }
@@ -51,7 +53,7 @@ pub fn gof(sorted: &[f64], reps: u64, seed: u64, candidates: Candidates) -> Opti
                 .collect();
             synthetic.sort_unstable_by(f64::total_cmp);
             // A degenerate synthetic set (one distinct value) cannot be fitted: it counts as worse.
-            fit(&synthetic, candidates).is_none_or(|f| f.ks >= observed.ks)
+            fit(&synthetic, options).is_none_or(|f| f.ks >= observed.ks)
         })
         .count();
     Some(GofResult { fit: observed, p_value: at_least as f64 / reps as f64, reps })
@@ -71,22 +73,22 @@ mod tests {
     #[test]
     fn power_law_data_is_plausible_and_exponential_data_is_not() {
         let pl = sample(1, 2000, |u| u.powf(-1.0 / 1.5));
-        let g = gof(&pl, 200, 7, Candidates::All).unwrap();
+        let g = gof(&pl, 200, 7, &FitOptions::default()).unwrap();
         assert!(g.p_value > 0.1, "p = {}", g.p_value);
         // Exponential: a power law is rejected (p near 0) — CSN's standard counter-example.
         let exp = sample(2, 2000, |u| -u.ln());
-        let g = gof(&exp, 200, 7, Candidates::All).unwrap();
+        let g = gof(&exp, 200, 7, &FitOptions::default()).unwrap();
         assert!(g.p_value < 0.1, "p = {}", g.p_value);
     }
 
     #[test]
     fn deterministic_for_a_seed() {
         let v = sample(3, 500, |u| u.powf(-1.0 / 1.2));
-        let a = gof(&v, 50, 42, Candidates::All).unwrap();
-        let b = gof(&v, 50, 42, Candidates::All).unwrap();
+        let a = gof(&v, 50, 42, &FitOptions::default()).unwrap();
+        let b = gof(&v, 50, 42, &FitOptions::default()).unwrap();
         assert_eq!(a, b);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-        let c = pool.install(|| gof(&v, 50, 42, Candidates::All).unwrap());
+        let c = pool.install(|| gof(&v, 50, 42, &FitOptions::default()).unwrap());
         assert_eq!(a, c, "same answer on one thread");
     }
 }

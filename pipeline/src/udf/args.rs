@@ -9,6 +9,8 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
 
+use crate::stats::powerlaw::FitOptions;
+
 /// Coerces a data argument: Float32 stays, Float64 stays, other numbers and NULL become Float64.
 pub(crate) fn coerce_float(function: &str, arg: &str, t: &DataType) -> Result<DataType> {
     match t {
@@ -93,4 +95,53 @@ pub(crate) fn constant_str(
         }
         Some(s) => plan_err!("{function}: argument {arg} must be a string, got {s}"),
     }
+}
+
+/// Whether `t` is a string type (the options argument of the power-law functions).
+pub(crate) fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+/// Coerces the constant arguments after `x`: `constants` in order, the first
+/// `required` of them mandatory, then — for the power-law functions — an optional
+/// trailing options string, recognised by its type.
+pub(crate) fn coerce_with_options(
+    function: &str,
+    usage: &str,
+    types: &[DataType],
+    constants: &[DataType],
+    required: usize,
+) -> Result<Vec<DataType>> {
+    let with_options = types.len() >= 2 + required && types.last().is_some_and(is_string);
+    let positional = types.len() - usize::from(with_options);
+    check_arity(function, &types[..positional], 1 + required, 1 + constants.len(), usage)?;
+    let mut out = vec![coerce_float(function, "x", &types[0])?];
+    out.extend(constants[..positional - 1].iter().cloned());
+    if with_options {
+        out.push(DataType::Utf8);
+    }
+    Ok(out)
+}
+
+/// Splits the trailing options string off the arguments (after the `required`
+/// constants), parsed; the default options when there is none.
+pub(crate) fn split_options<'a>(
+    function: &str,
+    exprs: &'a [Arc<dyn PhysicalExpr>],
+    required: usize,
+) -> Result<(&'a [Arc<dyn PhysicalExpr>], FitOptions)> {
+    if exprs.len() >= 2 + required {
+        let last = exprs.len() - 1;
+        if let Some(ScalarValue::Utf8(Some(s)) | ScalarValue::LargeUtf8(Some(s)) | ScalarValue::Utf8View(Some(s))) =
+            constant(function, "options", exprs, last)?
+        {
+            return Ok((&exprs[..last], parse_options(function, &s)?));
+        }
+    }
+    Ok((exprs, FitOptions::default()))
+}
+
+/// Parses an options text, with an error naming the function.
+pub(crate) fn parse_options(function: &str, text: &str) -> Result<FitOptions> {
+    text.parse().or_else(|e| plan_err!("{function}: argument options '{text}': {e}"))
 }

@@ -1,10 +1,10 @@
-//! `powerlaw_compare(x, alternative)`: likelihood-ratio test of the fitted
+//! `powerlaw_compare(x, alternative [, options])`: likelihood-ratio test of the fitted
 //! power-law tail against `exponential`, `lognormal`, `stretched_exponential`
 //! (Vuong's normalized ratio, two-sided p) or `truncated_power_law` (nested, χ²₁).
 //!
 //! Returns `{alternative, loglik_ratio, normalized_ratio, p_value}`. A positive
 //! ratio favours the power law; p is the significance of its sign. The tail is
-//! the one `powerlaw_fit` chooses; see `stats::powerlaw_compare` for how the
+//! the one `powerlaw_fit` chooses with the same `options`; see `stats::powerlaw_compare` for how the
 //! alternatives are fitted and what happens in degenerate cases.
 //!
 //! ```sql
@@ -17,10 +17,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::args::constant_str;
+use super::args::{constant_str, split_options};
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, struct_value};
-use crate::stats::powerlaw::{Candidates, fit};
+use crate::stats::powerlaw::{FitOptions, fit};
 use crate::stats::powerlaw_compare::{Alternative, compare};
 
 /// `powerlaw_compare`.
@@ -38,15 +38,17 @@ fn fields() -> Fields {
 
 impl SampleFunction for PowerLawCompare {
     const NAME: &'static str = "powerlaw_compare";
-    const USAGE: &'static str = "powerlaw_compare(x, alternative)";
+    const USAGE: &'static str = "powerlaw_compare(x, alternative [, options])";
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Utf8];
     const REQUIRED: usize = 1;
-    type Params = Alternative;
+    const OPTIONS: bool = true;
+    type Params = (Alternative, FitOptions);
 
-    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Alternative> {
+    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<(Alternative, FitOptions)> {
+        let (exprs, options) = split_options(Self::NAME, exprs, Self::REQUIRED)?;
         match constant_str(Self::NAME, "alternative", exprs, 1)? {
-            Some(s) => s.parse().or_else(|e| plan_err!("{}: argument alternative: {e}", Self::NAME)),
+            Some(s) => Ok((s.parse().or_else(|e| plan_err!("{}: argument alternative: {e}", Self::NAME))?, options)),
             None => plan_err!("{}: argument alternative is required", Self::NAME),
         }
     }
@@ -55,8 +57,12 @@ impl SampleFunction for PowerLawCompare {
         DataType::Struct(fields())
     }
 
-    fn evaluate(alternative: &Alternative, sorted: &mut [f64], _skipped: u64) -> Result<ScalarValue> {
-        let c = fit(sorted, Candidates::All).and_then(|f| compare(sorted, &f, *alternative));
+    fn evaluate(
+        (alternative, options): &(Alternative, FitOptions),
+        sorted: &mut [f64],
+        _skipped: u64,
+    ) -> Result<ScalarValue> {
+        let c = fit(sorted, options).and_then(|f| compare(sorted, &f, *alternative));
         struct_value(
             &fields(),
             vec![

@@ -1,11 +1,13 @@
-//! `powerlaw_fit(x [, max_candidates])`: the continuous power-law fit of
-//! Clauset, Shalizi & Newman (2009) over a group, exact by default.
+//! `powerlaw_fit(x [, max_candidates] [, options])`: the continuous power-law
+//! fit of Clauset, Shalizi & Newman (2009) over a group, exact by default.
 //!
 //! Returns `{alpha, xmin, sigma, ks, n_tail, n, n_skipped}`. Values that are
 //! NULL, non-finite or ≤ 0 are skipped and counted in `n_skipped`; `n` counts
-//! the values used. With fewer than two distinct values the fit fields are NULL.
-//! `max_candidates` (a constant ≥ 1) tries at most that many xmin values at
-//! evenly spaced ranks instead of every distinct value.
+//! the values used. With fewer than two distinct values in the tail the fit
+//! fields are NULL. `max_candidates` (a constant ≥ 1) tries at most that many
+//! xmin values at evenly spaced ranks instead of every distinct value.
+//! `options` (a constant string) chooses the xmin rule and the KS convention
+//! under ties, e.g. `'xmin=top:0.1, ks=powerlaw'` (`stats::powerlaw_options`).
 //!
 //! ```sql
 //! SELECT param, powerlaw_fit(abs(value)) FROM grad_values WHERE step = 100 GROUP BY param
@@ -14,13 +16,13 @@
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
-use datafusion::common::{Result, ScalarValue};
+use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::args::constant_int;
+use super::args::{constant_int, split_options};
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::{Candidates, fit};
+use crate::stats::powerlaw::{Candidates, FitOptions, XminRule, fit};
 
 /// `powerlaw_fit`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
@@ -40,25 +42,32 @@ fn fields() -> Fields {
 
 impl SampleFunction for PowerLawFit {
     const NAME: &'static str = "powerlaw_fit";
-    const USAGE: &'static str = "powerlaw_fit(x [, max_candidates])";
+    const USAGE: &'static str = "powerlaw_fit(x [, max_candidates] [, options])";
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Int64];
     const REQUIRED: usize = 0;
-    type Params = Candidates;
+    const OPTIONS: bool = true;
+    type Params = FitOptions;
 
-    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Candidates> {
-        Ok(match constant_int(Self::NAME, "max_candidates", exprs, 1, 1)? {
-            Some(k) => Candidates::Quantiles(k as usize),
-            None => Candidates::All,
-        })
+    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<FitOptions> {
+        let (exprs, options) = split_options(Self::NAME, exprs, Self::REQUIRED)?;
+        match constant_int(Self::NAME, "max_candidates", exprs, 1, 1)? {
+            None => Ok(options),
+            Some(k) if options.xmin == XminRule::Search(Candidates::All) => {
+                Ok(options.with_xmin(XminRule::Search(Candidates::Quantiles(k as usize))))
+            }
+            Some(_) => {
+                plan_err!("{}: argument max_candidates applies only to xmin=csn, not xmin={}", Self::NAME, options.xmin)
+            }
+        }
     }
 
     fn return_type() -> DataType {
         DataType::Struct(fields())
     }
 
-    fn evaluate(candidates: &Candidates, sorted: &mut [f64], skipped: u64) -> Result<ScalarValue> {
-        let f = fit(sorted, *candidates);
+    fn evaluate(options: &FitOptions, sorted: &mut [f64], skipped: u64) -> Result<ScalarValue> {
+        let f = fit(sorted, options);
         struct_value(
             &fields(),
             vec![

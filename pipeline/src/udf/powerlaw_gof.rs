@@ -1,9 +1,10 @@
-//! `powerlaw_gof(x, reps [, seed])`: the bootstrap goodness-of-fit test of
-//! Clauset, Shalizi & Newman (2009).
+//! `powerlaw_gof(x, reps [, seed] [, options])`: the bootstrap goodness-of-fit
+//! test of Clauset, Shalizi & Newman (2009).
 //!
 //! Returns `{alpha, xmin, ks, p_value, reps}`: p is the share of `reps`
-//! synthetic samples (each refitted with its own xmin search) whose KS distance
-//! is at least the observed one; p > 0.1 means a power law is plausible. Runs on
+//! synthetic samples (each refitted with its own xmin search, or by the same
+//! fixed rule given in `options`) whose KS distance is at least the observed
+//! one; p > 0.1 means a power law is plausible. Runs on
 //! all cores and gives the same answer for the same `seed` (default 0).
 //! Inputs that are NULL, non-finite or ≤ 0 are skipped.
 //!
@@ -17,10 +18,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::args::constant_int;
+use super::args::{constant_int, split_options};
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::Candidates;
+use crate::stats::powerlaw::FitOptions;
 use crate::stats::powerlaw_gof::gof;
 
 /// `powerlaw_gof`.
@@ -39,27 +40,33 @@ fn fields() -> Fields {
 
 impl SampleFunction for PowerLawGof {
     const NAME: &'static str = "powerlaw_gof";
-    const USAGE: &'static str = "powerlaw_gof(x, reps [, seed])";
+    const USAGE: &'static str = "powerlaw_gof(x, reps [, seed] [, options])";
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Int64, DataType::Int64];
     const REQUIRED: usize = 1;
-    /// (reps, seed)
-    type Params = (u64, u64);
+    const OPTIONS: bool = true;
+    /// (reps, seed, options)
+    type Params = (u64, u64, FitOptions);
 
-    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<(u64, u64)> {
+    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<(u64, u64, FitOptions)> {
+        let (exprs, options) = split_options(Self::NAME, exprs, Self::REQUIRED)?;
         let Some(reps) = constant_int(Self::NAME, "reps", exprs, 1, 1)? else {
             return plan_err!("{}: argument reps is required", Self::NAME);
         };
         let seed = constant_int(Self::NAME, "seed", exprs, 2, i64::MIN)?.unwrap_or(0);
-        Ok((reps as u64, seed as u64))
+        Ok((reps as u64, seed as u64, options))
     }
 
     fn return_type() -> DataType {
         DataType::Struct(fields())
     }
 
-    fn evaluate(&(reps, seed): &(u64, u64), sorted: &mut [f64], _skipped: u64) -> Result<ScalarValue> {
-        let g = gof(sorted, reps, seed, Candidates::All);
+    fn evaluate(
+        (reps, seed, options): &(u64, u64, FitOptions),
+        sorted: &mut [f64],
+        _skipped: u64,
+    ) -> Result<ScalarValue> {
+        let g = gof(sorted, *reps, *seed, options);
         struct_value(
             &fields(),
             vec![

@@ -1,6 +1,7 @@
-//! `powerlaw_ks_test(x [, significance])`: the power-law test of Xie et al. (2023).
+//! `powerlaw_ks_test(x [, significance] [, options])`: the power-law test of Xie et al. (2023).
 //!
-//! Fits the tail exactly (as `powerlaw_fit`) and compares its KS distance with
+//! Fits the tail exactly (as `powerlaw_fit`, with the same `options` for the
+//! xmin rule and the KS convention) and compares its KS distance with
 //! ks_critical = c(significance)/√n_tail, c(0.05) = 1.358. Returns
 //! `{alpha, xmin, ks, ks_critical, n_tail, power_law}`: `power_law` is true when
 //! ks ≤ ks_critical (the power-law hypothesis is not rejected). `significance`
@@ -17,10 +18,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::args::constant_float_in;
+use super::args::{constant_float_in, split_options};
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::{Candidates, fit, ks_test};
+use crate::stats::powerlaw::{FitOptions, fit, ks_test};
 
 /// `powerlaw_ks_test`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
@@ -39,22 +40,25 @@ fn fields() -> Fields {
 
 impl SampleFunction for PowerLawKsTest {
     const NAME: &'static str = "powerlaw_ks_test";
-    const USAGE: &'static str = "powerlaw_ks_test(x [, significance])";
+    const USAGE: &'static str = "powerlaw_ks_test(x [, significance] [, options])";
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Float64];
     const REQUIRED: usize = 0;
-    type Params = f64;
+    const OPTIONS: bool = true;
+    /// (significance, options)
+    type Params = (f64, FitOptions);
 
-    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<f64> {
-        Ok(constant_float_in(Self::NAME, "significance", exprs, 1, 0.0, 1.0)?.unwrap_or(0.05))
+    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<(f64, FitOptions)> {
+        let (exprs, options) = split_options(Self::NAME, exprs, Self::REQUIRED)?;
+        Ok((constant_float_in(Self::NAME, "significance", exprs, 1, 0.0, 1.0)?.unwrap_or(0.05), options))
     }
 
     fn return_type() -> DataType {
         DataType::Struct(fields())
     }
 
-    fn evaluate(significance: &f64, sorted: &mut [f64], _skipped: u64) -> Result<ScalarValue> {
-        let f = fit(sorted, Candidates::All);
+    fn evaluate((significance, options): &(f64, FitOptions), sorted: &mut [f64], _skipped: u64) -> Result<ScalarValue> {
+        let f = fit(sorted, options);
         let test = f.as_ref().and_then(|f| ks_test(f, *significance));
         struct_value(
             &fields(),

@@ -17,7 +17,7 @@ use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::args::{check_arity, coerce_float};
+use super::args::{check_arity, coerce_float, coerce_with_options};
 use super::sample_groups::SampleGroups;
 use super::sample_state::{Keep, SampleState, state_fields};
 
@@ -33,6 +33,8 @@ pub(crate) trait SampleFunction: Debug + Default + PartialEq + Eq + Hash + Send 
     const CONSTANTS: &'static [DataType];
     /// How many of them are required.
     const REQUIRED: usize;
+    /// Whether a power-law options string may follow the constants (see `stats::powerlaw_options`).
+    const OPTIONS: bool = false;
     /// The parsed constant arguments.
     type Params: Debug + Send + Sync + 'static;
 
@@ -67,6 +69,9 @@ impl<F: SampleFunction> AggregateUDFImpl for SampleUdaf<F> {
     }
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {
+        if F::OPTIONS {
+            return coerce_with_options(F::NAME, F::USAGE, types, F::CONSTANTS, F::REQUIRED);
+        }
         check_arity(F::NAME, types, 1 + F::REQUIRED, 1 + F::CONSTANTS.len(), F::USAGE)?;
         let mut out = vec![coerce_float(F::NAME, "x", &types[0])?];
         out.extend(F::CONSTANTS[..types.len() - 1].iter().cloned());

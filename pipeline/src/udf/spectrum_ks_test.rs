@@ -1,4 +1,4 @@
-//! `spectrum_ks_test(eigs [, significance])`: the paper's KS test of a power-law spectrum.
+//! `spectrum_ks_test(eigs [, significance] [, options])`: the paper's KS test of a power-law spectrum.
 //!
 //! The nonzero eigenvalues are fitted as a sample with density p(λ) ∝ λ^−β
 //! above xmin (Clauset–Shalizi–Newman, exactly as `powerlaw_ks_test`), and
@@ -7,6 +7,8 @@
 //! c(significance)/√n_tail (c(0.05) = 1.358). Returns
 //! `{beta, s, ks, ks_critical, power_law, xmin, n_tail}`; NULL fields with
 //! fewer than two distinct nonzero eigenvalues, NULL for a NULL list.
+//! `options` chooses the xmin rule and the KS convention under ties, as for
+//! `powerlaw_ks_test` (e.g. `'xmin=all'` fits every nonzero eigenvalue).
 //!
 //! ```sql
 //! SELECT param, spectrum_ks_test(cov_spectrum(values)) FROM grad_vectors WHERE kind = 'noise' GROUP BY param
@@ -14,12 +16,14 @@
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
-use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 
+use super::args::{is_string, parse_options};
 use super::row_udf::RowFunction;
 use super::sample_udaf::{f64_value, i64_value, struct_value};
 use super::vectors::{Row, Vectors, coerce_vector};
 use crate::spectrum::fit::spectrum_ks_test;
+use crate::stats::powerlaw::FitOptions;
 
 /// `spectrum_ks_test`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
@@ -39,13 +43,19 @@ fn fields() -> Fields {
 
 impl RowFunction for SpectrumKsTestFunction {
     const NAME: &'static str = "spectrum_ks_test";
-    const USAGE: &'static str = "spectrum_ks_test(eigs [, significance])";
+    const USAGE: &'static str = "spectrum_ks_test(eigs [, significance] [, options])";
     const MIN_ARGS: usize = 1;
-    const MAX_ARGS: usize = 2;
+    const MAX_ARGS: usize = 3;
 
     fn coerce(types: &[DataType]) -> Result<Vec<DataType>> {
         let mut out = vec![coerce_vector(Self::NAME, "eigs", &types[0])?];
-        out.extend(types[1..].iter().map(|_| DataType::Float64));
+        for (i, t) in types.iter().enumerate().skip(1) {
+            let last = i + 1 == types.len();
+            out.push(if last && is_string(t) { DataType::Utf8 } else { DataType::Float64 });
+        }
+        if types.len() == 3 && !is_string(&types[2]) {
+            return plan_err!("{}: argument options must be a string, got {}", Self::NAME, types[2]);
+        }
         Ok(out)
     }
 
@@ -55,9 +65,14 @@ impl RowFunction for SpectrumKsTestFunction {
 
     fn invoke(args: &[ArrayRef], rows: usize, return_type: &DataType) -> Result<ArrayRef> {
         let eigs = Vectors::new(Self::NAME, &args[0])?;
-        let significance = args.get(1).map(|a| a.as_primitive::<Float64Type>().clone());
+        let options_column =
+            args[1..].last().filter(|a| a.data_type() == &DataType::Utf8).map(|a| a.as_string::<i32>());
+        let significance_columns = args.len() - 1 - usize::from(options_column.is_some());
+        let significance = (significance_columns == 1).then(|| args[1].as_primitive::<Float64Type>().clone());
         let mut buf = Vec::new();
         let mut out = Vec::with_capacity(rows);
+        // Options are almost always one literal: parse each distinct text once.
+        let mut parsed: Option<(String, FitOptions)> = None;
         for row in 0..rows {
             let level = match &significance {
                 Some(a) if a.is_valid(row) => a.value(row),
@@ -66,10 +81,21 @@ impl RowFunction for SpectrumKsTestFunction {
             if !(level > 0.0 && level < 1.0) {
                 return exec_err!("{}: argument significance must be in (0, 1), got {level}", Self::NAME);
             }
+            let options = match options_column.filter(|a| a.is_valid(row)).map(|a| a.value(row)) {
+                None => FitOptions::default(),
+                Some(text) => match &parsed {
+                    Some((t, o)) if t == text => *o,
+                    _ => {
+                        let o = parse_options(Self::NAME, text)?;
+                        parsed = Some((text.to_string(), o));
+                        o
+                    }
+                },
+            };
             out.push(match eigs.row(row, &mut buf) {
                 Row::Null => ScalarValue::try_from(return_type)?,
                 Row::Values { values, .. } => {
-                    let t = spectrum_ks_test(values, level);
+                    let t = spectrum_ks_test(values, level, &options);
                     struct_value(
                         &fields(),
                         vec![

@@ -35,6 +35,24 @@ pub fn reference(name: &str) -> serde_json::Value {
     reference_in("powerlaw", name)
 }
 
+/// A stored tied set of fixtures/powerlaw ("value count" lines), expanded in stored order.
+pub fn tied_fixture(name: &str) -> Vec<f64> {
+    let text = std::fs::read_to_string(fixtures().join(format!("powerlaw/tied_{name}.txt"))).unwrap();
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let (value, count) = line.split_once(' ').unwrap();
+        v.extend(std::iter::repeat_n(value.parse::<f64>().unwrap(), count.parse().unwrap()));
+    }
+    v
+}
+
+/// The reference fits of a tied set (fixtures/powerlaw/tied_reference.json).
+pub fn tied_reference(name: &str) -> serde_json::Value {
+    let path = fixtures().join("powerlaw/tied_reference.json");
+    let all: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    all["sets"][name].clone()
+}
+
 /// Table t(g Int64, x Float64, x32 Float32) over `groups`, spread over 3 partitions so that
 /// partial states are merged.
 pub fn session(groups: &[Vec<Option<f64>>]) -> LakeSession {

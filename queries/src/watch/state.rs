@@ -13,13 +13,15 @@ use std::collections::BTreeMap;
 
 use gradlake_pipeline::spectrum::fit::{spectrum_fit, spectrum_ks_test};
 use gradlake_pipeline::spectrum::{CovEstimator, Method, SpectrumError};
-use gradlake_pipeline::stats::powerlaw::{Candidates, fit, ks_test};
+use gradlake_pipeline::stats::powerlaw::{FitOptions, fit, ks_test};
 
 /// The analyses' settings `watch` uses; the defaults are the SQL scripts' defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WatchOptions {
     /// Level of the KS tests (`significance`).
     pub significance: f64,
+    /// xmin rule and KS convention of the power-law fits (`fit`).
+    pub fit: FitOptions,
     /// Rank of the Frequent Directions sketches (`sketch_rank`).
     pub sketch_rank: usize,
     /// Highest rank a spectrum fit uses (`max_rank`).
@@ -34,6 +36,7 @@ impl Default for WatchOptions {
     fn default() -> Self {
         Self {
             significance: 0.05,
+            fit: FitOptions::default(),
             sketch_rank: 128,
             max_rank: 64,
             max_relative_error: 0.1,
@@ -243,7 +246,7 @@ impl WatchState {
     fn test(&self, kind: &str, step: i64, param: String, values: impl Iterator<Item = f64>) -> DimensionTest {
         let mut sorted: Vec<f64> = values.filter(|v| v.is_finite() && *v > 0.0).collect();
         sorted.sort_unstable_by(f64::total_cmp);
-        let f = fit(&sorted, Candidates::All);
+        let f = fit(&sorted, &self.options.fit);
         let t = f.as_ref().and_then(|f| ks_test(f, self.options.significance));
         DimensionTest {
             kind: kind.to_string(),
@@ -297,7 +300,7 @@ impl WatchState {
                 let kmax = (o.max_rank.min(n as usize / 4).min(accurate)).max(1);
                 (
                     spectrum_fit(&sp.eigenvalues, Some(1), Some(kmax)),
-                    spectrum_ks_test(&above, o.significance),
+                    spectrum_ks_test(&above, o.significance, &o.fit),
                     sp.error_bound,
                 )
             }
