@@ -2,29 +2,40 @@
 //! many groups (one per coordinate in an iteration-wise test, one per param
 //! and step in a dimension-wise one) keeps every group's values in one vector
 //! of vectors instead of one boxed accumulator per group.
+//!
+//! Groups are evaluated in parallel (rayon): a query that hands all its
+//! groups to one partition — as `gradlake analyze` does, so that no value is
+//! copied between a partial and a final aggregate — still uses every core.
+//! `size()` counts what the vectors really hold (their capacity) and the
+//! working memory the parallel evaluation of the largest groups will take.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
-use datafusion::arrow::datatypes::{Float64Type, Int64Type};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+use rayon::prelude::*;
 
-use super::sample_state::{Keep, for_each_value, list_array};
+use super::sample_state::{
+    Element, Keep, eval_bytes_per_value, extend_from_list, for_each_value, list_array, sorted_f64,
+};
 use super::sample_udaf::SampleFunction;
 
-/// Values and skipped counts of every group of one [`SampleFunction`].
-pub(crate) struct SampleGroups<F: SampleFunction> {
+/// Values and skipped counts of every group of one [`SampleFunction`], stored as `T`.
+pub(crate) struct SampleGroups<F: SampleFunction, T> {
     params: F::Params,
-    values: Vec<Vec<f64>>,
+    values: Vec<Vec<T>>,
     skipped: Vec<u64>,
-    /// Values held, for `size()` without walking every group.
-    held: usize,
+    /// Σ capacity of `values`' vectors, for `size()` without walking every group.
+    capacity: usize,
+    /// The longest group, for the evaluation's working memory.
+    longest: usize,
 }
 
-impl<F: SampleFunction> SampleGroups<F> {
+impl<F: SampleFunction, T: Element> SampleGroups<F, T> {
     pub fn new(params: F::Params) -> Self {
-        Self { params, values: Vec::new(), skipped: Vec::new(), held: 0 }
+        Self { params, values: Vec::new(), skipped: Vec::new(), capacity: 0, longest: 0 }
     }
 
     fn resize(&mut self, total_num_groups: usize) {
@@ -34,11 +45,22 @@ impl<F: SampleFunction> SampleGroups<F> {
         }
     }
 
-    fn take(&mut self, emit_to: EmitTo) -> (Vec<Vec<f64>>, Vec<u64>) {
+    fn take(&mut self, emit_to: EmitTo) -> (Vec<Vec<T>>, Vec<u64>) {
         let values = emit_to.take_needed(&mut self.values);
         let skipped = emit_to.take_needed(&mut self.skipped);
-        self.held -= values.iter().map(Vec::len).sum::<usize>();
+        self.capacity -= values.iter().map(Vec::capacity).sum::<usize>();
+        self.longest = self.values.iter().map(Vec::len).max().unwrap_or(0);
         (values, skipped)
+    }
+
+    /// Appends to group `g`, keeping the capacity count and the longest group current.
+    fn push(&mut self, g: usize, extend: impl FnOnce(&mut Vec<T>) -> Result<()>) -> Result<()> {
+        let group = &mut self.values[g];
+        let before = group.capacity();
+        extend(group)?;
+        self.capacity += group.capacity() - before;
+        self.longest = self.longest.max(group.len());
+        Ok(())
     }
 }
 
@@ -47,7 +69,7 @@ pub(crate) fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
     filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
-impl<F: SampleFunction> GroupsAccumulator for SampleGroups<F> {
+impl<F: SampleFunction, T: Element> GroupsAccumulator for SampleGroups<F, T> {
     fn update_batch(
         &mut self,
         values: &[ArrayRef],
@@ -57,29 +79,35 @@ impl<F: SampleFunction> GroupsAccumulator for SampleGroups<F> {
     ) -> Result<()> {
         self.resize(total_num_groups);
         let keep: Keep = F::KEEP;
+        let mut result = Ok(());
         for_each_value(&values[0], |row, v| {
-            if !passes(opt_filter, row) {
+            if !passes(opt_filter, row) || result.is_err() {
                 return;
             }
             let g = group_indices[row];
             match v.and_then(|v| keep.map(v)) {
                 Some(v) => {
-                    self.values[g].push(v);
-                    self.held += 1;
+                    result = self.push(g, |group| {
+                        group.push(T::from_f64(v));
+                        Ok(())
+                    })
                 }
                 None => self.skipped[g] += 1,
             }
-        })
+        })?;
+        result
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (values, skipped) = self.take(emit_to);
+        let params = &self.params;
         let results = values
-            .into_iter()
+            .into_par_iter()
             .zip(skipped)
-            .map(|(mut v, s)| {
-                v.sort_unstable_by(f64::total_cmp);
-                F::evaluate(&self.params, &mut v, s)
+            .map(|(v, s)| {
+                let mut sorted = sorted_f64(&v);
+                drop(v);
+                F::evaluate(params, &mut sorted, s)
             })
             .collect::<Result<Vec<ScalarValue>>>()?;
         if results.is_empty() {
@@ -99,12 +127,7 @@ impl<F: SampleFunction> GroupsAccumulator for SampleGroups<F> {
         let lists = values[0].as_list::<i32>();
         let skipped = values[1].as_primitive::<Int64Type>();
         for (row, &g) in group_indices.iter().enumerate() {
-            if lists.is_valid(row) {
-                let part = lists.value(row);
-                let before = self.values[g].len();
-                self.values[g].extend(part.as_primitive::<Float64Type>().iter().flatten());
-                self.held += self.values[g].len() - before;
-            }
+            self.push(g, |group| extend_from_list(lists, row, group))?;
             if skipped.is_valid(row) {
                 self.skipped[g] += skipped.value(row) as u64;
             }
@@ -115,7 +138,7 @@ impl<F: SampleFunction> GroupsAccumulator for SampleGroups<F> {
     fn convert_to_state(&self, values: &[ArrayRef], opt_filter: Option<&BooleanArray>) -> Result<Vec<ArrayRef>> {
         // Each input row becomes a one-row state: its value (if usable) or a skip.
         let keep: Keep = F::KEEP;
-        let mut lists = Vec::with_capacity(values[0].len());
+        let mut lists: Vec<Vec<T>> = Vec::with_capacity(values[0].len());
         let mut skipped = Vec::with_capacity(values[0].len());
         for_each_value(&values[0], |row, v| {
             if !passes(opt_filter, row) {
@@ -125,7 +148,7 @@ impl<F: SampleFunction> GroupsAccumulator for SampleGroups<F> {
             }
             match v.and_then(|v| keep.map(v)) {
                 Some(v) => {
-                    lists.push(vec![v]);
+                    lists.push(vec![T::from_f64(v)]);
                     skipped.push(0);
                 }
                 None => {
@@ -138,9 +161,91 @@ impl<F: SampleFunction> GroupsAccumulator for SampleGroups<F> {
     }
 
     fn size(&self) -> usize {
+        let evaluating = self.longest * eval_bytes_per_value() * rayon::current_num_threads();
         size_of_val(self)
-            + self.held * size_of::<f64>()
-            + self.values.capacity() * size_of::<Vec<f64>>()
+            + self.capacity * size_of::<T>()
+            + self.values.capacity() * size_of::<Vec<T>>()
             + self.skipped.capacity() * size_of::<u64>()
+            + evaluating
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::{Float32Array, StructArray};
+    use datafusion::arrow::datatypes::{DataType, Float64Type};
+
+    use super::*;
+    use crate::stats::powerlaw::{FitOptions, fit};
+    use crate::udf::powerlaw_fit::PowerLawFit;
+
+    fn column(v: &[f32]) -> ArrayRef {
+        Arc::new(Float32Array::from(v.to_vec()))
+    }
+
+    fn alpha(results: &ArrayRef, row: usize) -> f64 {
+        let s: &StructArray = results.as_struct();
+        s.column_by_name("alpha").unwrap().as_primitive::<Float64Type>().value(row)
+    }
+
+    /// Two groups fed through update, through state → merge, and through
+    /// convert_to_state → merge (DataFusion's path when it skips partial
+    /// aggregation) give the fit of the values themselves; the state keeps f32.
+    #[test]
+    fn every_state_path_gives_the_direct_fit_and_keeps_f32() {
+        let a: Vec<f32> = (1..=300).map(|i| (i as f32).powf(-0.7) * 3.0).collect();
+        let b: Vec<f32> = (1..=200).map(|i| 1.0 + (i % 17) as f32 * 0.25).collect();
+        let want = [&a, &b].map(|v| {
+            let mut s: Vec<f64> = v.iter().map(|&x| f64::from(x)).collect();
+            s.sort_by(f64::total_cmp);
+            fit(&s, &FitOptions::default()).unwrap().alpha
+        });
+        let rows: Vec<f32> = a.iter().chain(&b).copied().collect();
+        let groups: Vec<usize> = (0..rows.len()).map(|i| usize::from(i >= a.len())).collect();
+
+        let mut direct = SampleGroups::<PowerLawFit, f32>::new(FitOptions::default());
+        direct.update_batch(&[column(&rows)], &groups, None, 2).unwrap();
+        assert!(direct.size() >= rows.len() * 4, "size counts the values");
+
+        // Partial states of two halves, merged.
+        let (first, second) = rows.split_at(250);
+        let mut merged = SampleGroups::<PowerLawFit, f32>::new(FitOptions::default());
+        for (part, idx) in [(first, &groups[..250]), (second, &groups[250..])] {
+            let mut partial = SampleGroups::<PowerLawFit, f32>::new(FitOptions::default());
+            partial.update_batch(&[column(part)], idx, None, 2).unwrap();
+            let state = partial.state(EmitTo::All).unwrap();
+            assert_eq!(state[0].as_list::<i32>().value_type(), DataType::Float32);
+            merged.merge_batch(&state, &[0, 1], 2).unwrap();
+        }
+
+        // One state per input row, with a FILTER that drops the first row of group 1.
+        let mut from_rows = SampleGroups::<PowerLawFit, f32>::new(FitOptions::default());
+        let extra: Vec<f32> = rows.iter().copied().chain([1e6]).collect();
+        let mut extra_groups = groups.clone();
+        extra_groups.push(1);
+        let filter = BooleanArray::from((0..extra.len()).map(|i| i + 1 != extra.len()).collect::<Vec<_>>());
+        let state = from_rows.convert_to_state(&[column(&extra)], Some(&filter)).unwrap();
+        from_rows.merge_batch(&state, &extra_groups, 2).unwrap();
+
+        for acc in [&mut direct, &mut merged, &mut from_rows] {
+            let out = acc.evaluate(EmitTo::All).unwrap();
+            assert_eq!([alpha(&out, 0), alpha(&out, 1)], want);
+        }
+    }
+
+    /// EmitTo::First hands out the first groups and keeps the others' values and accounting.
+    #[test]
+    fn emitting_the_first_groups_keeps_the_rest() {
+        let mut acc = SampleGroups::<PowerLawFit, f32>::new(FitOptions::default());
+        let v: Vec<f32> = (1..=400).map(|i| (i as f32).powf(-0.5)).collect();
+        let groups: Vec<usize> = (0..400).map(|i| i % 4).collect();
+        acc.update_batch(&[column(&v)], &groups, None, 4).unwrap();
+        let before = acc.size();
+        let first = acc.evaluate(EmitTo::First(1)).unwrap();
+        assert_eq!(first.len(), 1);
+        assert!(acc.size() < before);
+        let rest = acc.evaluate(EmitTo::All).unwrap();
+        assert_eq!(rest.len(), 3);
+        assert_eq!(acc.capacity, 0);
     }
 }

@@ -19,7 +19,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{check_arity, coerce_float, coerce_with_options};
 use super::sample_groups::SampleGroups;
-use super::sample_state::{Keep, SampleState, state_fields};
+use super::sample_state::{Element, Keep, SampleState, state_fields};
 
 /// A statistic of a whole sample, exposed as an aggregate `NAME(x, constants...)`.
 pub(crate) trait SampleFunction: Debug + Default + PartialEq + Eq + Hash + Send + Sync + 'static {
@@ -83,11 +83,15 @@ impl<F: SampleFunction> AggregateUDFImpl for SampleUdaf<F> {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(state_fields(args.name))
+        Ok(state_fields(args.name, args.input_fields[0].data_type()))
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(SampleAccumulator::<F> { state: SampleState::new(F::KEEP), params: F::params(args.exprs)? }))
+        let params = F::params(args.exprs)?;
+        Ok(match args.expr_fields[0].data_type() {
+            DataType::Float32 => Box::new(SampleAccumulator::<F, f32> { state: SampleState::new(F::KEEP), params }),
+            _ => Box::new(SampleAccumulator::<F, f64> { state: SampleState::new(F::KEEP), params }),
+        })
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -95,24 +99,28 @@ impl<F: SampleFunction> AggregateUDFImpl for SampleUdaf<F> {
     }
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(SampleGroups::<F>::new(F::params(args.exprs)?)))
+        let params = F::params(args.exprs)?;
+        Ok(match args.expr_fields[0].data_type() {
+            DataType::Float32 => Box::new(SampleGroups::<F, f32>::new(params)),
+            _ => Box::new(SampleGroups::<F, f64>::new(params)),
+        })
     }
 }
 
 #[derive(Debug)]
-struct SampleAccumulator<F: SampleFunction> {
-    state: SampleState,
+struct SampleAccumulator<F: SampleFunction, T> {
+    state: SampleState<T>,
     params: F::Params,
 }
 
-impl<F: SampleFunction> Accumulator for SampleAccumulator<F> {
+impl<F: SampleFunction, T: Element> Accumulator for SampleAccumulator<F, T> {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         self.state.update(&values[0])
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let (sorted, skipped) = self.state.sorted();
-        F::evaluate(&self.params, sorted, skipped)
+        let (mut sorted, skipped) = self.state.sorted();
+        F::evaluate(&self.params, &mut sorted, skipped)
     }
 
     fn size(&self) -> usize {
