@@ -6,13 +6,14 @@ use std::process::ExitCode;
 use std::str::FromStr;
 
 use anyhow::{Context, bail};
-use gradlake_pipeline::memory::parse_size;
+use gradlake_pipeline::memory::{default_memory_limit, parse_size};
 use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::analyze::{Outcome, check_params, lake_kinds, run_named_in_passes};
+use gradlake_queries::analyze::{Outcome, Passes, RunOptions, check_params, lake_kinds, run_named_with};
 use gradlake_queries::named::{self, NamedQuery};
 use gradlake_queries::output::batches_to_json;
 use gradlake_queries::params;
 use gradlake_queries::report::{Section, write_report as write_report_to};
+use gradlake_queries::windows::Axis;
 
 use crate::progress;
 
@@ -59,14 +60,15 @@ pub struct AnalyzeArgs {
     /// List every analysis's parameters with their defaults, and exit.
     #[arg(long)]
     pub list_params: bool,
-    /// Memory the queries may use (e.g. 2G); operators spill to disk beyond it.
+    /// Memory the queries may use (e.g. 2G; default: half the machine's memory). The analyses
+    /// run in windows of steps (or of coordinates) sized to stay within it.
     #[arg(long)]
     pub memory_limit: Option<String>,
-    /// Steps analysed per pass by the analyses whose tests stay within a step (dimension_wise,
-    /// noise, spectrum): exact tests hold their groups' values, so memory is about this many
-    /// steps' gradients, however long the run. 0: everything in one pass.
-    #[arg(long, default_value_t = 32)]
-    pub steps_per_pass: u64,
+    /// Fixed windows instead of windows sized to the memory limit: this many steps per pass
+    /// for the analyses whose tests stay within a step (dimension_wise, noise, spectrum), this
+    /// many coordinates for iteration_wise. 0: everything in one pass.
+    #[arg(long)]
+    pub steps_per_pass: Option<u64>,
     /// Rows of each summary table shown on the terminal.
     #[arg(long, default_value_t = 40)]
     pub max_rows: usize,
@@ -118,9 +120,15 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     // AnalyzeError's message already holds its source: keep anyhow from printing it twice.
     check_params(&queries, &values).map_err(|e| anyhow::anyhow!("--param: {e}"))?;
-    let options = SessionOptions {
-        memory_limit: args.memory_limit.as_deref().map(parse_size).transpose().context("--memory-limit")?,
-        ..SessionOptions::default()
+    let limit = match args.memory_limit.as_deref() {
+        Some(text) => parse_size(text).context("--memory-limit")?,
+        None => default_memory_limit(),
+    };
+    let options = SessionOptions { memory_limit: Some(limit), ..SessionOptions::default() };
+    let passes = match args.steps_per_pass {
+        Some(0) => Passes::One,
+        Some(n) => Passes::Fixed(n),
+        None => Passes::Budget { target: window_target(limit) },
     };
     let rt = crate::runtime()?;
     rt.block_on(async {
@@ -137,12 +145,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let mut outcomes = Vec::with_capacity(queries.len());
+        let run_options = RunOptions { passes, pool: Some(session.memory_pool()) };
         for q in &queries {
             let bar = progress::spinner(format!("{}: {}", q.name, q.title));
-            let passes = (args.steps_per_pass > 0).then_some(args.steps_per_pass);
-            let outcome = run_named_in_passes(ctx, *q, &values, &kinds, passes, &mut |done, total| {
-                if total > 1 {
-                    bar.set_message(format!("{}: {} (steps window {done}/{total})", q.name, q.title));
+            let outcome = run_named_with(ctx, *q, &values, &kinds, &run_options, &mut |p| {
+                if let Some(axis) = p.axis.filter(|_| p.total > 0) {
+                    let what = match axis {
+                        Axis::Steps => "steps",
+                        Axis::Coordinates => "coordinates",
+                    };
+                    let share = 100.0 * p.done as f64 / p.total as f64;
+                    bar.set_message(format!("{}: {} ({what} {share:.0}%, {} windows)", q.name, q.title, p.windows));
                 }
             })
             .await;
@@ -159,6 +172,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }
+
+/// What one window of an analysis may reserve, for a memory limit: half the limit (the
+/// rest is for the scans and the operators outside the tests' groups), and at most
+/// [`WINDOW_TARGET_MAX`].
+fn window_target(limit: usize) -> usize {
+    (limit / 2).min(WINDOW_TARGET_MAX)
+}
+
+/// Beyond this, larger windows save no measurable time: each pass already reads
+/// enough that its planning and the scan's footers cost little (bench/README.md).
+const WINDOW_TARGET_MAX: usize = 256 << 20;
 
 fn print_tables(queries: &[NamedQuery], outcomes: &[Outcome], max_rows: usize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

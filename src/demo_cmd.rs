@@ -57,7 +57,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         params: Vec::new(),
         list_params: false,
         memory_limit: None,
-        steps_per_pass: 32,
+        steps_per_pass: None,
         max_rows: 12,
     })?;
     println!("\nThe report is {}", report.join("index.html").display());

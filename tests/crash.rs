@@ -6,6 +6,15 @@ use std::time::Duration;
 
 use gradlake_ingest::check::{CheckOptions, check_lake};
 
+/// Waits (up to a minute) until `path` exists.
+fn wait_for(path: &std::path::Path) {
+    let start = std::time::Instant::now();
+    while !path.exists() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{} never appeared", path.display());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 #[test]
 fn kill_9_mid_write_leaves_only_whole_files() {
     let mut saw_visible_grads = false;
@@ -20,6 +29,9 @@ fn kill_9_mid_write_leaves_only_whole_files() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Count from the moment the writer has created the lake: on a loaded machine the
+        // process alone can take longer to start than the shortest delay.
+        wait_for(&lake);
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap(); // SIGKILL: no destructor, no flush
         child.wait().unwrap();
@@ -57,6 +69,7 @@ fn kill_9_while_recording_leaves_only_whole_files() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        wait_for(&lake);
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -1,4 +1,10 @@
-//! Parsing human memory sizes such as `512M` or `2GiB`.
+//! Memory settings: human sizes such as `512M`, the machine's memory, and a
+//! pool that remembers the most it held.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation};
 
 use crate::error::{PipelineError, Result};
 
@@ -27,9 +33,122 @@ fn bad(text: &str) -> PipelineError {
     PipelineError::InvalidArgument(format!("invalid size {text:?}: expected e.g. 512M, 2G or 1048576"))
 }
 
+/// Physical memory of this machine in bytes (Linux `/proc/meminfo`), if known.
+pub fn physical_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// The memory limit used when none is given: half the machine's memory (the
+/// rest is the page cache's, which the scans live on), 2 GiB if it is unknown.
+pub fn default_memory_limit() -> usize {
+    physical_memory().map_or(2 << 30, |m| m / 2)
+}
+
+/// A [`MemoryPool`] around another that records the largest total reservation
+/// it has seen, so that a caller can measure what a query really reserved
+/// (`gradlake analyze` sizes its windows of steps by it).
+#[derive(Debug)]
+pub struct PeakPool {
+    inner: Arc<dyn MemoryPool>,
+    peak: AtomicUsize,
+}
+
+impl PeakPool {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn MemoryPool>) -> Self {
+        Self { inner, peak: AtomicUsize::new(0) }
+    }
+
+    /// The largest reservation since the last [`PeakPool::reset_peak`].
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
+    }
+
+    /// Starts a new measurement from what is reserved now.
+    pub fn reset_peak(&self) {
+        self.peak.store(self.inner.reserved(), Ordering::Relaxed);
+    }
+
+    fn note(&self) {
+        self.peak.fetch_max(self.inner.reserved(), Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Display for PeakPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (peak {} bytes)", self.inner, self.peak())
+    }
+}
+
+impl MemoryPool for PeakPool {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.inner.register(consumer)
+    }
+
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.inner.unregister(consumer)
+    }
+
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.inner.grow(reservation, additional);
+        self.note();
+    }
+
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.inner.shrink(reservation, shrink)
+    }
+
+    fn try_grow(&self, reservation: &MemoryReservation, additional: usize) -> datafusion::common::Result<()> {
+        self.inner.try_grow(reservation, additional)?;
+        self.note();
+        Ok(())
+    }
+
+    fn reserved(&self) -> usize {
+        self.inner.reserved()
+    }
+
+    fn memory_limit(&self) -> MemoryLimit {
+        self.inner.memory_limit()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+
+    #[test]
+    fn the_peak_pool_remembers_the_largest_reservation() {
+        let pool = Arc::new(PeakPool::new(Arc::new(GreedyMemoryPool::new(1000))));
+        let as_pool: Arc<dyn MemoryPool> = pool.clone();
+        let r = MemoryConsumer::new("test").register(&as_pool);
+        r.try_grow(600).unwrap();
+        r.shrink(500);
+        assert!(r.try_grow(1000).is_err(), "the inner pool's limit still holds");
+        assert_eq!((pool.peak(), pool.reserved()), (600, 100));
+        pool.reset_peak();
+        assert_eq!(pool.peak(), 100);
+        r.grow(50);
+        assert_eq!(pool.peak(), 150);
+        assert!(matches!(pool.memory_limit(), MemoryLimit::Finite(1000)));
+    }
+
+    #[test]
+    fn physical_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            let m = physical_memory().expect("/proc/meminfo");
+            assert!(m > 64 << 20);
+            assert_eq!(default_memory_limit(), m / 2);
+        }
+    }
 
     #[test]
     fn sizes() {

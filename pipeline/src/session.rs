@@ -8,7 +8,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryPool, UnboundedMemoryPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -19,6 +19,7 @@ use object_store::local::LocalFileSystem;
 
 use crate::error::{PipelineError, Result};
 use crate::hiding_store::HidingStore;
+use crate::memory::PeakPool;
 use crate::views;
 
 /// Settings of a query session. Every field is explicit so that the same
@@ -49,6 +50,7 @@ const BATCH_ROWS: usize = 128;
 /// A DataFusion session, with a lake's tables and views registered if one was opened.
 pub struct LakeSession {
     ctx: SessionContext,
+    pool: Arc<PeakPool>,
     lake: Option<PathBuf>,
     warnings: Vec<String>,
 }
@@ -56,7 +58,8 @@ pub struct LakeSession {
 impl LakeSession {
     /// A session without a lake: only files named in a query (`FROM 'x.parquet'`) are visible.
     pub fn new(options: &SessionOptions) -> Result<Self> {
-        Ok(Self { ctx: build_context(options)?, lake: None, warnings: Vec::new() })
+        let (ctx, pool) = build_context(options)?;
+        Ok(Self { ctx, pool, lake: None, warnings: Vec::new() })
     }
 
     /// Opens `lake`: verifies every file's footer and schema (so a damaged file
@@ -113,6 +116,11 @@ impl LakeSession {
         &self.ctx
     }
 
+    /// The session's memory pool, which records its peak reservation.
+    pub fn memory_pool(&self) -> &PeakPool {
+        &self.pool
+    }
+
     /// The lake, if one was opened.
     pub fn lake(&self) -> Option<&Path> {
         self.lake.as_deref()
@@ -130,11 +138,13 @@ pub fn register_all(ctx: &SessionContext) {
     crate::udf::register(ctx);
 }
 
-fn build_context(options: &SessionOptions) -> Result<SessionContext> {
-    let mut runtime = RuntimeEnvBuilder::new();
-    if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(limit)));
-    }
+fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPool>)> {
+    let inner: Arc<dyn MemoryPool> = match options.memory_limit {
+        Some(limit) => Arc::new(FairSpillPool::new(limit)),
+        None => Arc::new(UnboundedMemoryPool::default()),
+    };
+    let pool = Arc::new(PeakPool::new(inner));
+    let mut runtime = RuntimeEnvBuilder::new().with_memory_pool(pool.clone());
     let mode = match &options.temp_dir {
         Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
         None => DiskManagerMode::OsTmpDirectory,
@@ -154,7 +164,7 @@ fn build_context(options: &SessionOptions) -> Result<SessionContext> {
     parquet.reorder_filters = true;
     let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?).enable_url_table();
     register_all(&ctx);
-    Ok(ctx)
+    Ok((ctx, pool))
 }
 
 /// Registers `LAKE/<table>/` as a listing table partitioned by `run`, with the

@@ -138,19 +138,29 @@ async fn grad_vectors_reassembles_every_tensor_and_feeds_spectra() {
     let n = query_text(&s, "SELECT count(*) AS n FROM grad_vectors WHERE kind = 'minibatch'").await;
     assert!(n.contains("| 40 |"), "{n}");
 
-    // A whole-model vector: every param of a (run, step) concatenated in param order.
-    let whole = query(
-        &s,
+    // A whole-model vector: every param of a (run, step) concatenated in param order, by
+    // DataFusion's array_agg and by gradlake's vec_concat (params arrive in either order).
+    for sql in [
         "SELECT flatten(array_agg(values ORDER BY param_id)) AS v FROM grad_vectors WHERE run = 'b' AND step = 2 GROUP BY run, step",
-    )
-    .await;
-    let v = whole[0].column(0).as_list::<i32>().value(0);
-    let v = v.as_primitive::<Float32Type>();
-    assert_eq!(v.len(), W_LEN + 3);
-    assert_eq!(
-        (v.value(0), v.value(W_LEN - 1), v.value(W_LEN)),
-        (value(1, 2, 0, 0), value(1, 2, 0, W_LEN - 1), value(1, 2, 1, 0))
-    );
+        "SELECT vec_concat(values, param_id) AS v FROM grad_vectors WHERE run = 'b' AND step = 2 GROUP BY run, step",
+        "SELECT vec_concat(values, param_id) AS v FROM (SELECT * FROM grad_vectors WHERE run = 'b' AND step = 2 ORDER BY param_id DESC)",
+    ] {
+        let whole = query(&s, sql).await;
+        let v = whole[0].column(0).as_list::<i32>().value(0);
+        let v = v.as_primitive::<Float32Type>();
+        assert_eq!(v.len(), W_LEN + 3, "{sql}");
+        assert_eq!(
+            (v.value(0), v.value(W_LEN - 1), v.value(W_LEN)),
+            (value(1, 2, 0, 0), value(1, 2, 0, W_LEN - 1), value(1, 2, 1, 0)),
+            "{sql}"
+        );
+    }
+    let e = s.context().sql("SELECT vec_concat(values, 1) FROM grad_vectors WHERE run = 'b' AND step = 2").await;
+    let e = match e {
+        Ok(df) => df.collect().await.map(|_| ()).unwrap_err().to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("vec_concat") && e.contains("key 1"), "{e}");
 
     // Across steps, w moves by 1000·step along the all-ones vector: the covariance
     // has one nonzero eigenvalue, 1000² · var(0..9) · W_LEN, var(0..9) = 55/6.

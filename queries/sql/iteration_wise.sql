@@ -18,18 +18,37 @@
 -- param significance = 0.05 : level of both tests
 -- param lr_significance = 0.1 : a power law is called heavier than an exponential when the likelihood ratio favours it with p below this (Clauset et al. 2009)
 -- param phases = 1 : training phases the steps are cut into (1 = the whole run)
+-- param first_coordinate = 0 : rank of the first sampled coordinate analysed (analyze runs a window of coordinates at a time)
+-- param last_coordinate = 9223372036854775807 : rank of the last sampled coordinate analysed
 CREATE OR REPLACE TABLE iteration_wise AS
-WITH coordinates AS (
+WITH model AS (
+    -- One row per tensor, whatever the number of runs that share the model.
+    SELECT DISTINCT param_id, param, numel FROM params WHERE ($run = '' OR run = $run)
+),
+coordinates AS (
     SELECT param_id, param, idx
-    FROM (SELECT param_id, param, unnest(range(numel)) AS idx FROM params WHERE ($run = '' OR run = $run))
-    GROUP BY param_id, param, idx
-    ORDER BY (((idx % 2147483647 + 1) * 48271 % 2147483647 + (param_id + 1) * 69621) * 48271) % 2147483647, param_id, idx
-    LIMIT $coordinates
+    FROM (
+        SELECT param_id, param, idx, row_number() OVER (ORDER BY h, param_id, idx) - 1 AS rank
+        FROM (
+            SELECT param_id, param, idx,
+                   (((idx % 2147483647 + 1) * 48271 % 2147483647 + (param_id + 1) * 69621) * 48271) % 2147483647 AS h
+            FROM (SELECT param_id, param, unnest(range(numel)) AS idx FROM model)
+            ORDER BY h, param_id, idx
+            LIMIT $coordinates
+        )
+    )
+    WHERE rank BETWEEN $first_coordinate AND $last_coordinate
+),
+last_steps AS (
+    -- Each run's last step, from the key columns only, for the phase.
+    SELECT run, max(step) AS last_step FROM grads WHERE kind = 'minibatch' AND ($run = '' OR run = $run) GROUP BY run
 ),
 phased AS (
     SELECT g.run, g.step, c.param, c.idx, g.value,
-           CAST(g.step * $phases / (max(g.step) OVER (PARTITION BY g.run) + 1) AS BIGINT) AS phase
-    FROM grad_values g JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
+           CAST(g.step * $phases / (l.last_step + 1) AS BIGINT) AS phase
+    FROM grad_values g
+    JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
+    JOIN last_steps l ON l.run = g.run
     WHERE g.kind = 'minibatch' AND ($run = '' OR g.run = $run)
 )
 SELECT run, phase, param, idx, steps,

@@ -36,10 +36,13 @@ FROM (
 );
 
 CREATE OR REPLACE TABLE noise_across_draws AS
-WITH coordinates AS (
+WITH model AS (
+    -- One row per tensor, whatever the number of runs that share the model.
+    SELECT DISTINCT param_id, param, numel FROM params WHERE ($run = '' OR run = $run)
+),
+coordinates AS (
     SELECT param_id, param, idx
-    FROM (SELECT param_id, param, unnest(range(numel)) AS idx FROM params WHERE ($run = '' OR run = $run))
-    GROUP BY param_id, param, idx
+    FROM (SELECT param_id, param, unnest(range(numel)) AS idx FROM model)
     ORDER BY (((idx % 2147483647 + 1) * 48271 % 2147483647 + (param_id + 1) * 69621) * 48271) % 2147483647, param_id, idx
     LIMIT $coordinates
 )

@@ -26,7 +26,7 @@
 -- param last_step = 9223372036854775807 : the last step analysed
 CREATE OR REPLACE TABLE spectrum AS
 WITH whole_model AS (
-    SELECT run, step, kind, sample, '(model)' AS param, flatten(array_agg("values" ORDER BY param_id)) AS v
+    SELECT run, step, kind, sample, '(model)' AS param, vec_concat("values", param_id) AS v
     FROM grad_vectors
     WHERE kind IN ('sample', 'noise') AND ($run = '' OR run = $run) AND step BETWEEN $first_step AND $last_step
     GROUP BY run, step, kind, sample

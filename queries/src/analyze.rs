@@ -3,15 +3,19 @@
 
 use std::collections::BTreeSet;
 
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
+use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
+use gradlake_pipeline::memory::PeakPool;
+
 use crate::named::NamedQuery;
 use crate::params::{self, ParamError};
+use crate::windows::{Axis, Sizer, Unit, fixed_windows, next_window};
 
 /// Errors of an analysis.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +35,31 @@ pub enum AnalyzeError {
         name: String,
         /// Every parameter of the selected analyses.
         known: String,
+    },
+    /// One step (or coordinate) alone needs more memory than the limit.
+    #[error(
+        "{analysis}: {what} alone needs about {} MiB for its exact tests, more than the memory limit of {} MiB: raise --memory-limit",
+        needed >> 20, limit >> 20
+    )]
+    TooBig {
+        /// The analysis.
+        analysis: &'static str,
+        /// The step or coordinate, and what it holds.
+        what: String,
+        /// Bytes it is expected to need.
+        needed: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The memory pool refused an allocation.
+    #[error("{analysis}: the memory limit was reached{window} ({message}); raise --memory-limit")]
+    OutOfMemory {
+        /// The analysis.
+        analysis: &'static str,
+        /// The window being run, if any.
+        window: String,
+        /// DataFusion's message.
+        message: String,
     },
     /// The query engine failed.
     #[error("{analysis}: {source}")]
@@ -101,30 +130,67 @@ fn own_params(query: NamedQuery, values: &[(String, String)]) -> Result<Vec<(Str
 /// Runs `query` with those of `values` it declares (others are for other analyses).
 /// Its tables are left in `ctx` for plots; the summary SELECT's rows are returned.
 /// An analysis whose kinds are all missing from `kinds` is skipped, not run.
-/// Everything is computed in one pass; see [`run_named_in_passes`] for bounded memory.
+/// Everything is computed in one pass; see [`run_named_with`] for bounded memory.
 pub async fn run_named(
     ctx: &SessionContext,
     query: NamedQuery,
     values: &[(String, String)],
     kinds: &BTreeSet<String>,
 ) -> Result<Outcome, AnalyzeError> {
-    run_named_in_passes(ctx, query, values, kinds, None, &mut |_, _| {}).await
+    run_named_with(ctx, query, values, kinds, &RunOptions::default(), &mut |_| {}).await
 }
 
-/// [`run_named`], a window of `steps_per_pass` steps at a time when the
-/// analysis declares `first_step`/`last_step` (its groups never span steps)
-/// and they are not set in `values`. Exact per-group statistics hold their
-/// groups' values, so one pass over a long run holds every step's values at
-/// once; in windows, memory is bounded by the window, not by the run's length.
-/// The first window creates each table, the others insert into it, and the
-/// summary runs once at the end. `progress(done, total)` counts windows.
-pub async fn run_named_in_passes(
+/// How an analysis that declares a window (see [`crate::windows`]) is split into passes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Passes {
+    /// Everything in one pass.
+    #[default]
+    One,
+    /// Windows of this many units (steps or coordinates).
+    Fixed(u64),
+    /// Windows sized so that the memory pool's peak reservation stays within
+    /// `target` bytes, measured as they run (needs [`RunOptions::pool`]).
+    Budget {
+        /// Bytes a window may reserve.
+        target: usize,
+    },
+}
+
+/// How [`run_named_with`] runs an analysis.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions<'a> {
+    /// How windowed analyses are split.
+    pub passes: Passes,
+    /// The session's pool, whose peak sizes [`Passes::Budget`] windows.
+    pub pool: Option<&'a PeakPool>,
+}
+
+/// Progress of an analysis: units (steps or coordinates) done of all, and windows run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// The window axis, if the analysis runs in windows.
+    pub axis: Option<Axis>,
+    /// Units done.
+    pub done: u64,
+    /// Units in all.
+    pub total: u64,
+    /// Windows run so far.
+    pub windows: u64,
+}
+
+/// [`run_named`], a window at a time when the analysis declares one (and the
+/// user did not set its bounds) and `options.passes` asks for it. Exact
+/// per-group statistics hold their groups' values, so one pass over a long run
+/// holds every step's values at once; in windows, memory is bounded by the
+/// window, not by the run's length. The first window creates each table, the
+/// others insert into it, and the summary runs once at the end.
+pub async fn run_named_with(
     ctx: &SessionContext,
     query: NamedQuery,
     values: &[(String, String)],
     kinds: &BTreeSet<String>,
-    steps_per_pass: Option<u64>,
-    progress: &mut dyn FnMut(u64, u64),
+    options: &RunOptions<'_>,
+    progress: &mut dyn FnMut(Progress),
 ) -> Result<Outcome, AnalyzeError> {
     if !query.kinds.iter().any(|k| kinds.contains(*k)) {
         let reason = format!(
@@ -139,55 +205,222 @@ pub async fn run_named_in_passes(
     let declared = params::declared(query.sql).map_err(param_err)?;
     let declares = |name: &str| declared.iter().any(|d| d.name == name);
     let mine = own_params(query, values)?;
-    let user_window = mine.iter().any(|(n, _)| n == "first_step" || n == "last_step");
-    let windows = match steps_per_pass {
-        Some(w) if declares("first_step") && declares("last_step") && !user_window => {
-            let run = mine.iter().find(|(n, _)| n == "run").map(|(_, v)| v.as_str()).filter(|r| !r.is_empty());
-            match step_range(ctx, run).await.map_err(err)? {
-                Some((lo, hi)) => windows(lo, hi, w.max(1)),
-                None => Vec::new(),
-            }
+    let axis = [Axis::Steps, Axis::Coordinates].into_iter().find(|a| {
+        let (first, last) = a.params();
+        declares(first) && declares(last) && !mine.iter().any(|(n, _)| n == first || n == last)
+    });
+    let _partitions = query.one_partition.then(|| OnePartition::set(ctx));
+    let run = mine.iter().find(|(n, _)| n == "run").map(|(_, v)| v.as_str()).filter(|r| !r.is_empty());
+    let (axis, units) = match (axis, options.passes) {
+        (Some(axis), Passes::Fixed(_) | Passes::Budget { .. }) => {
+            let units = match axis {
+                Axis::Steps => step_units(ctx, run, query.kinds).await.map_err(err)?,
+                Axis::Coordinates => {
+                    let count = param_value(&declared, &mine, "coordinates").unwrap_or(0);
+                    coordinate_units(ctx, run, query.kinds, count).await.map_err(err)?
+                }
+            };
+            (Some(axis), units)
         }
-        _ => Vec::new(),
+        _ => (None, Vec::new()),
     };
-    if windows.len() <= 1 {
+    let Some(axis) = axis.filter(|_| units.len() > 1) else {
         let sql = params::bind(query.sql, &mine).map_err(param_err)?;
         let statements = DFParser::parse_sql(&sql).map_err(err)?;
         let mut last = Vec::new();
         for statement in statements {
-            last = execute(ctx, statement).await.map_err(err)?;
+            last = execute(ctx, statement).await.map_err(|e| out_of_memory(query, None, e))?;
         }
-        progress(1, 1);
+        progress(Progress { axis: None, done: 1, total: 1, windows: 1 });
         return Ok(Outcome::Ran(last));
-    }
-    let total = windows.len() as u64;
+    };
+    let mut sizer = match options.passes {
+        Passes::Budget { target } => Some(Sizer::new(target)),
+        _ => None,
+    };
+    let fixed = match options.passes {
+        Passes::Fixed(width) => fixed_windows(&units, width),
+        _ => Vec::new(),
+    };
+    let total: u64 = units.iter().map(|u| u.weight).sum();
+    let (mut start, mut done, mut window) = (0usize, 0u64, 0usize);
     let mut last = Vec::new();
-    for (i, (first, last_step)) in windows.into_iter().enumerate() {
+    while start < units.len() {
+        let end = match &sizer {
+            Some(s) => next_window(&units, start, s.capacity()),
+            None => fixed[window].1,
+        };
+        let weight: u64 = units[start..end].iter().map(|u| u.weight).sum();
+        if let (Some(s), Some(pool)) = (&sizer, options.pool)
+            && end == start + 1
+            && let MemoryLimit::Finite(limit) = pool.memory_limit()
+            && s.bytes_for(weight) > limit as u64
+            && window > 0
+        {
+            return Err(too_big(ctx, query, axis, units[start], s.bytes_for(weight), limit).await);
+        }
+        let (first_key, last_key) = (units[start].key, units[end - 1].key);
         let mut bound = mine.clone();
-        bound.push(("first_step".into(), first.to_string()));
-        bound.push(("last_step".into(), last_step.to_string()));
+        let (first_name, last_name) = axis.params();
+        bound.push((first_name.into(), first_key.to_string()));
+        bound.push((last_name.into(), last_key.to_string()));
         let sql = params::bind(query.sql, &bound).map_err(param_err)?;
-        let final_window = i as u64 + 1 == total;
+        let final_window = end == units.len();
+        if let Some(pool) = options.pool {
+            pool.reset_peak();
+        }
+        let in_window = |e| out_of_memory(query, Some((axis, first_key, last_key)), e);
         for statement in DFParser::parse_sql(&sql).map_err(err)? {
             match created_table(&statement) {
                 // Later windows append to the table the first one created.
-                Some((name, select)) if i > 0 => {
+                Some((name, select)) if window > 0 => {
                     let insert = DFParser::parse_sql(&format!("INSERT INTO {name} {select}")).map_err(err)?;
                     for s in insert {
-                        execute(ctx, s).await.map_err(err)?;
+                        execute(ctx, s).await.map_err(in_window)?;
                     }
                 }
                 Some(_) => {
-                    execute(ctx, statement).await.map_err(err)?;
+                    execute(ctx, statement).await.map_err(in_window)?;
                 }
                 // The summary reads the complete tables.
                 None if final_window => last = execute(ctx, statement).await.map_err(err)?,
                 None => {}
             }
         }
-        progress(i as u64 + 1, total);
+        if let (Some(s), Some(pool)) = (&mut sizer, options.pool) {
+            s.measured(weight, pool.peak());
+        }
+        done += weight;
+        window += 1;
+        start = end;
+        progress(Progress { axis: Some(axis), done, total, windows: window as u64 });
     }
     Ok(Outcome::Ran(last))
+}
+
+/// Sets the session's target partitions to 1 until dropped.
+struct OnePartition<'a> {
+    ctx: &'a SessionContext,
+    before: usize,
+}
+
+impl<'a> OnePartition<'a> {
+    fn set(ctx: &'a SessionContext) -> Self {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        let before = options.execution.target_partitions;
+        options.execution.target_partitions = 1;
+        Self { ctx, before }
+    }
+}
+
+impl Drop for OnePartition<'_> {
+    fn drop(&mut self) {
+        self.ctx.state_ref().write().config_mut().options_mut().execution.target_partitions = self.before;
+    }
+}
+
+/// The value of integer parameter `name`: given, or its declared default.
+fn param_value(declared: &[params::ParamDecl], given: &[(String, String)], name: &str) -> Option<u64> {
+    let text = given
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .or_else(|| declared.iter().find(|d| d.name == name).map(|d| d.default.display().to_string()))?;
+    text.trim().parse().ok()
+}
+
+/// `kind IN ('a', 'b')` for the analysis's kinds (names from the code, not the user).
+fn kinds_filter(kinds: &[&str]) -> String {
+    let list: Vec<String> = kinds.iter().map(|k| format!("'{k}'")).collect();
+    format!("kind IN ({})", list.join(", "))
+}
+
+/// Every step holding the analysis's kinds, weighted by their values (key columns only).
+async fn step_units(ctx: &SessionContext, run: Option<&str>, kinds: &[&str]) -> Result<Vec<Unit>, DataFusionError> {
+    let mut filter = kinds_filter(kinds);
+    if let Some(run) = run {
+        filter += &format!(" AND run = '{}'", run.replace('\'', "''"));
+    }
+    let sql = format!(
+        "SELECT step, CAST(sum(CAST(numel AS BIGINT)) AS BIGINT) FROM grads WHERE {filter} GROUP BY step ORDER BY step"
+    );
+    let mut units = Vec::new();
+    for b in ctx.sql(&sql).await?.collect().await? {
+        let (steps, weights) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_primitive::<Int64Type>());
+        for i in 0..b.num_rows() {
+            units.push(Unit { key: steps.value(i), weight: weights.value(i).max(0) as u64 });
+        }
+    }
+    Ok(units)
+}
+
+/// Coordinate ranks 0..count, each weighted by the rows of the analysis's kinds it is followed over.
+async fn coordinate_units(
+    ctx: &SessionContext,
+    run: Option<&str>,
+    kinds: &[&str],
+    count: u64,
+) -> Result<Vec<Unit>, DataFusionError> {
+    let mut filter = kinds_filter(kinds);
+    if let Some(run) = run {
+        filter += &format!(" AND run = '{}'", run.replace('\'', "''"));
+    }
+    let sql = format!("SELECT count(*) FROM (SELECT DISTINCT run, step, kind, sample FROM grads WHERE {filter})");
+    let batches = ctx.sql(&sql).await?.collect().await?;
+    let rows =
+        batches.first().filter(|b| b.num_rows() == 1).map_or(0, |b| b.column(0).as_primitive::<Int64Type>().value(0));
+    Ok((0..count as i64).map(|key| Unit { key, weight: rows.max(0) as u64 }).collect())
+}
+
+/// The error for a unit that cannot fit on its own, naming the largest tensor it holds.
+async fn too_big(
+    ctx: &SessionContext,
+    query: NamedQuery,
+    axis: Axis,
+    unit: Unit,
+    needed: u64,
+    limit: usize,
+) -> AnalyzeError {
+    let largest = match largest_tensor(ctx).await {
+        Ok(Some((name, numel))) => format!("; its largest tensor, {name}, has {numel} values"),
+        _ => String::new(),
+    };
+    let what = match axis {
+        Axis::Steps => format!("step {} ({} gradient values{largest})", unit.key, unit.weight),
+        Axis::Coordinates => format!("one coordinate ({} steps)", unit.weight),
+    };
+    AnalyzeError::TooBig { analysis: query.name, what, needed: needed as usize, limit }
+}
+
+/// The name and size of the lake's largest tensor.
+async fn largest_tensor(ctx: &SessionContext) -> Result<Option<(String, i64)>, DataFusionError> {
+    let batches = ctx
+        .sql("SELECT CAST(param AS VARCHAR), CAST(numel AS BIGINT) FROM params ORDER BY numel DESC LIMIT 1")
+        .await?
+        .collect()
+        .await?;
+    Ok(batches.into_iter().find(|b| b.num_rows() == 1).map(|b| {
+        let name = b.column(0).as_string::<i32>().value(0).to_string();
+        (name, b.column(1).as_primitive::<Int64Type>().value(0))
+    }))
+}
+
+/// A DataFusion error, told as the memory limit when it is one.
+fn out_of_memory(query: NamedQuery, window: Option<(Axis, i64, i64)>, e: DataFusionError) -> AnalyzeError {
+    match e.find_root() {
+        DataFusionError::ResourcesExhausted(msg) => AnalyzeError::OutOfMemory {
+            analysis: query.name,
+            window: match window {
+                Some((Axis::Steps, a, b)) => format!(" in steps {a}..={b}"),
+                Some((Axis::Coordinates, a, b)) => format!(" in coordinates {a}..={b}"),
+                None => String::new(),
+            },
+            message: msg.clone(),
+        },
+        _ => AnalyzeError::DataFusion { analysis: query.name, source: e },
+    }
 }
 
 async fn execute(ctx: &SessionContext, statement: DfStatement) -> Result<Vec<RecordBatch>, DataFusionError> {
@@ -203,43 +436,5 @@ fn created_table(statement: &DfStatement) -> Option<(String, String)> {
             _ => None,
         },
         _ => None,
-    }
-}
-
-/// The lowest and highest step of the lake's gradients (of `run`), from the key column.
-async fn step_range(ctx: &SessionContext, run: Option<&str>) -> Result<Option<(i64, i64)>, DataFusionError> {
-    let filter = run_filter(run);
-    let batches = ctx.sql(&format!("SELECT min(step), max(step) FROM grads{filter}")).await?.collect().await?;
-    let Some(b) = batches.first().filter(|b| b.num_rows() == 1) else { return Ok(None) };
-    let (lo, hi) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_primitive::<Int64Type>());
-    Ok((lo.is_valid(0) && hi.is_valid(0)).then(|| (lo.value(0), hi.value(0))))
-}
-
-/// Consecutive step windows of `width` covering lo..=hi.
-fn windows(lo: i64, hi: i64, width: u64) -> Vec<(i64, i64)> {
-    let width = i64::try_from(width).unwrap_or(i64::MAX);
-    let mut out = Vec::new();
-    let mut a = lo;
-    while a <= hi {
-        let b = a.saturating_add(width - 1).min(hi);
-        out.push((a, b));
-        if b == hi {
-            break;
-        }
-        a = b + 1;
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::windows;
-
-    #[test]
-    fn windows_cover_the_range_once() {
-        assert_eq!(windows(0, 9, 4), vec![(0, 3), (4, 7), (8, 9)]);
-        assert_eq!(windows(5, 5, 100), vec![(5, 5)]);
-        assert_eq!(windows(1, i64::MAX, u64::MAX), vec![(1, i64::MAX)]);
-        assert_eq!(windows(i64::MAX - 1, i64::MAX, 1), vec![(i64::MAX - 1, i64::MAX - 1), (i64::MAX, i64::MAX)]);
     }
 }

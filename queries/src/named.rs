@@ -16,6 +16,10 @@ pub struct NamedQuery {
     pub kinds: &'static [&'static str],
     /// The tables its script creates, in order.
     pub tables: &'static [&'static str],
+    /// Plan it on one partition: its aggregates are exact tests, whose partial
+    /// states would only concatenate values, so a partial aggregate adds copies
+    /// and no reduction (the groups are still fitted on every core).
+    pub one_partition: bool,
     /// The SQL text.
     pub sql: &'static str,
 }
@@ -26,6 +30,7 @@ pub const DIMENSION_WISE: NamedQuery = NamedQuery {
     title: "Dimension-wise: is |gradient| power-law heavy-tailed across parameters?",
     kinds: &["minibatch", "full"],
     tables: &["dimension_wise"],
+    one_partition: true,
     sql: include_str!("../sql/dimension_wise.sql"),
 };
 
@@ -35,6 +40,7 @@ pub const ITERATION_WISE: NamedQuery = NamedQuery {
     title: "Iteration-wise: is one coordinate heavy-tailed (or Gaussian) across steps?",
     kinds: &["minibatch"],
     tables: &["iteration_wise"],
+    one_partition: true,
     sql: include_str!("../sql/iteration_wise.sql"),
 };
 
@@ -44,6 +50,7 @@ pub const NOISE: NamedQuery = NamedQuery {
     title: "Noise: is minibatch gradient noise Gaussian, across parameters and across draws?",
     kinds: &["noise"],
     tables: &["noise_across_params", "noise_across_draws"],
+    one_partition: true,
     sql: include_str!("../sql/noise.sql"),
 };
 
@@ -53,6 +60,7 @@ pub const SPECTRUM: NamedQuery = NamedQuery {
     title: "Spectrum: does the gradient covariance spectrum follow a power law?",
     kinds: &["sample", "noise"],
     tables: &["spectrum"],
+    one_partition: false,
     sql: include_str!("../sql/spectrum.sql"),
 };
 
@@ -62,6 +70,7 @@ pub const SUMMARY: NamedQuery = NamedQuery {
     title: "Summary: loss, accuracy and gradient norms over steps",
     kinds: &["minibatch", "full", "sample", "draw", "noise"],
     tables: &["summary"],
+    one_partition: false,
     sql: include_str!("../sql/summary.sql"),
 };
 

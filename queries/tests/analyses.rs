@@ -18,7 +18,7 @@ use datafusion::prelude::SessionContext;
 use gradlake_ingest::synth::{SynthConfig, generate};
 use gradlake_ingest::{ParamSpec, WriterOptions};
 use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::analyze::{AnalyzeError, Outcome, lake_kinds, run_named, run_named_in_passes};
+use gradlake_queries::analyze::{AnalyzeError, Outcome, Passes, RunOptions, lake_kinds, run_named, run_named_with};
 use gradlake_queries::named::{self, NamedQuery};
 use gradlake_queries::params::ParamError;
 
@@ -740,10 +740,11 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
     cfg.noise_points = vec![0, 4, 9];
     let lake = Lake::new(vec![cfg]).await;
     let kinds = lake_kinds(lake.ctx(), None).await.unwrap();
-    for (query, table, order) in [
-        (named::DIMENSION_WISE, "dimension_wise", "kind, step, param"),
-        (named::NOISE, "noise_across_params", "step, draw, param"),
-        (named::NOISE, "noise_across_draws", "step, param, idx"),
+    // Windows hold 2 of the steps that have the analysis's kinds: 10 minibatch steps, 3 noise points.
+    for (query, table, order, windows) in [
+        (named::DIMENSION_WISE, "dimension_wise", "kind, step, param", 5),
+        (named::NOISE, "noise_across_params", "step, draw, param", 2),
+        (named::NOISE, "noise_across_draws", "step, param, idx", 2),
     ] {
         // (spectrum is windowed too, but its sketches merge partial states in an order that
         // depends on how the scan is split, so its floats agree only to ~1e-8.)
@@ -751,11 +752,10 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
         let one = run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
         let mut passes = Vec::new();
+        let options = RunOptions { passes: Passes::Fixed(2), pool: None };
         let windowed =
-            run_named_in_passes(lake.ctx(), query, &[], &kinds, Some(3), &mut |done, total| passes.push((done, total)))
-                .await
-                .unwrap();
-        assert_eq!(passes.last(), Some(&(4, 4)), "steps 0..=9 in windows of 3: {passes:?}");
+            run_named_with(lake.ctx(), query, &[], &kinds, &options, &mut |p| passes.push(p.windows)).await.unwrap();
+        assert_eq!(passes.last(), Some(&windows), "{table}: {passes:?}");
         assert_eq!(dump(&lake, &sql).await, one_table, "{table}");
         let pretty = |o: &Outcome| match o {
             Outcome::Ran(b) => arrow::util::pretty::pretty_format_batches(b).unwrap().to_string(),
@@ -767,4 +767,80 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
 
 async fn dump(lake: &Lake, sql: &str) -> String {
     arrow::util::pretty::pretty_format_batches(&lake.rows(sql).await.0).unwrap().to_string()
+}
+
+/// Windows sized to a memory budget, measured as they run, and windows of coordinates
+/// (iteration_wise): several windows, the tables of one pass, and the pool's peak within
+/// the budget after the first window.
+#[tokio::test]
+async fn budget_windows_give_the_tables_of_one_pass_and_stay_within_the_budget() {
+    let mut cfg = SynthConfig::small("m", 7, 12);
+    cfg.params = vec![ParamSpec::new("w", [256, 64]), ParamSpec::new("b", [64])];
+    cfg.samples = 8;
+    cfg.draws = 6;
+    cfg.noise_points = vec![0, 5, 11];
+    let lake = Lake::new(vec![cfg]).await;
+    let kinds = lake_kinds(lake.ctx(), None).await.unwrap();
+    let limited = LakeSession::open(
+        &lake.dir.path().join("lake"),
+        &SessionOptions { memory_limit: Some(256 << 20), ..SessionOptions::default() },
+    )
+    .await
+    .unwrap();
+    // A budget of a few steps: a dimension-wise step holds up to 2 × 2 × 2 × 16448 f32
+    // values (two kinds, two tests, two grouping sets), and fitting its largest group
+    // (16448 values) takes ~28 bytes a value per thread: 4–6 MB reserved in all. The
+    // iteration-wise groups (256 coordinates × 12 steps) are too small for a budget to
+    // split, so they go in fixed windows of 100 coordinates. A noise point holds 6 draws ×
+    // 16448 values in four tests and two grouping sets: ~17 MB, a window of its own.
+    for (query, table, order, passes) in [
+        (named::DIMENSION_WISE, "dimension_wise", "kind, step, param", Passes::Budget { target: 16 << 20 }),
+        (named::ITERATION_WISE, "iteration_wise", "param, idx", Passes::Fixed(100)),
+        (named::NOISE, "noise_across_params", "step, draw, param", Passes::Budget { target: 40 << 20 }),
+    ] {
+        let sql = format!("SELECT * FROM {table} ORDER BY {order}");
+        run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
+        let one_table = dump(&lake, &sql).await;
+        let pool = limited.memory_pool();
+        let options = RunOptions { passes, pool: Some(pool) };
+        let mut windows = Vec::new();
+        run_named_with(limited.context(), query, &[], &kinds, &options, &mut |p| {
+            windows.push(p.windows);
+            if let Passes::Budget { target } = passes
+                && p.windows > 1
+            {
+                assert!(pool.peak() <= target, "{table}: window {} reserved {} bytes", p.windows, pool.peak());
+            }
+        })
+        .await
+        .unwrap();
+        assert!(windows.last().copied().unwrap_or(0) > 1, "{table}: {windows:?}");
+        let got = arrow::util::pretty::pretty_format_batches(
+            &limited.context().sql(&sql).await.unwrap().collect().await.unwrap(),
+        )
+        .unwrap()
+        .to_string();
+        assert_eq!(got, one_table, "{table}");
+    }
+}
+
+/// A memory limit below what one step needs is a clear error, not an abort.
+#[tokio::test]
+async fn a_step_larger_than_the_memory_limit_is_a_clear_error() {
+    let mut cfg = config("big", 3, vec![ParamSpec::new("w", [256, 256])]);
+    cfg.steps = 3;
+    let lake = Lake::new(vec![cfg]).await;
+    let kinds = lake_kinds(lake.ctx(), None).await.unwrap();
+    let tight = LakeSession::open(
+        &lake.dir.path().join("lake"),
+        &SessionOptions { memory_limit: Some(256 << 10), ..SessionOptions::default() },
+    )
+    .await
+    .unwrap();
+    let options = RunOptions { passes: Passes::Budget { target: 128 << 10 }, pool: Some(tight.memory_pool()) };
+    let e = run_named_with(tight.context(), named::DIMENSION_WISE, &[], &kinds, &options, &mut |_| {})
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("dimension_wise:") && e.contains("memory limit") && e.contains("--memory-limit"), "{e}");
 }

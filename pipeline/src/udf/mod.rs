@@ -29,6 +29,7 @@ mod sketch_spectrum;
 mod spectrum_fit;
 mod spectrum_ks_test;
 mod stable_alpha;
+mod vec_concat;
 mod vec_helpers;
 mod vectors;
 
@@ -52,6 +53,7 @@ pub fn aggregates() -> Vec<AggregateUDF> {
         AggregateUDF::from(CovUdaf::<cov_spectrum::CovSpectrum>::new()),
         AggregateUDF::from(CovUdaf::<cov_sketch::CovSketch>::new()),
         AggregateUDF::from(CovUdaf::<sketch_merge::SketchMerge>::new()),
+        AggregateUDF::from(vec_concat::VecConcat::default()),
     ]
 }
 

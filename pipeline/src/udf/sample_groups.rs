@@ -6,8 +6,11 @@
 //! Groups are evaluated in parallel (rayon): a query that hands all its
 //! groups to one partition — as `gradlake analyze` does, so that no value is
 //! copied between a partial and a final aggregate — still uses every core.
-//! `size()` counts what the vectors really hold (their capacity) and the
-//! working memory the parallel evaluation of the largest groups will take.
+//! Large groups are evaluated one at a time (their fits are parallel inside),
+//! small ones together, so the working memory is that of the largest group
+//! plus one small group per thread. `size()` counts it, and what the vectors
+//! really hold (their capacity); vectors past [`LARGE`] values grow by an
+//! eighth instead of doubling, so a group of millions of values wastes little.
 
 use std::sync::Arc;
 
@@ -21,6 +24,9 @@ use super::sample_state::{
     Element, Keep, eval_bytes_per_value, extend_from_list, for_each_value, list_array, sorted_f64,
 };
 use super::sample_udaf::SampleFunction;
+
+/// Groups of at least this many values are evaluated one at a time and grow by an eighth.
+const LARGE: usize = 1 << 16;
 
 /// Values and skipped counts of every group of one [`SampleFunction`], stored as `T`.
 pub(crate) struct SampleGroups<F: SampleFunction, T> {
@@ -57,6 +63,9 @@ impl<F: SampleFunction, T: Element> SampleGroups<F, T> {
     fn push(&mut self, g: usize, extend: impl FnOnce(&mut Vec<T>) -> Result<()>) -> Result<()> {
         let group = &mut self.values[g];
         let before = group.capacity();
+        if group.len() == before && before >= LARGE {
+            group.reserve_exact(before / 8);
+        }
         extend(group)?;
         self.capacity += group.capacity() - before;
         self.longest = self.longest.max(group.len());
@@ -101,15 +110,23 @@ impl<F: SampleFunction, T: Element> GroupsAccumulator for SampleGroups<F, T> {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (values, skipped) = self.take(emit_to);
         let params = &self.params;
-        let results = values
-            .into_par_iter()
-            .zip(skipped)
-            .map(|(v, s)| {
-                let mut sorted = sorted_f64(&v);
-                drop(v);
-                F::evaluate(params, &mut sorted, s)
-            })
-            .collect::<Result<Vec<ScalarValue>>>()?;
+        let one = |v: Vec<T>, s: u64| {
+            let mut sorted = sorted_f64(&v);
+            drop(v);
+            F::evaluate(params, &mut sorted, s)
+        };
+        let mut results: Vec<Option<Result<ScalarValue>>> = (0..values.len()).map(|_| None).collect();
+        let (large, small): (Vec<_>, Vec<_>) =
+            values.into_iter().zip(skipped).enumerate().partition(|(_, (v, _))| v.len() >= LARGE);
+        for (i, (v, s)) in large {
+            results[i] = Some(one(v, s));
+        }
+        let small: Vec<(usize, Result<ScalarValue>)> =
+            small.into_par_iter().map(|(i, (v, s))| (i, one(v, s))).collect();
+        for (i, r) in small {
+            results[i] = Some(r);
+        }
+        let results = results.into_iter().map(|r| r.expect("every group evaluated")).collect::<Result<Vec<_>>>()?;
         if results.is_empty() {
             return Ok(datafusion::arrow::array::new_empty_array(&F::return_type()));
         }
@@ -161,7 +178,8 @@ impl<F: SampleFunction, T: Element> GroupsAccumulator for SampleGroups<F, T> {
     }
 
     fn size(&self) -> usize {
-        let evaluating = self.longest * eval_bytes_per_value() * rayon::current_num_threads();
+        let small = self.longest.min(LARGE) * rayon::current_num_threads();
+        let evaluating = (self.longest + small) * eval_bytes_per_value();
         size_of_val(self)
             + self.capacity * size_of::<T>()
             + self.values.capacity() * size_of::<Vec<T>>()

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray, PrimitiveArray};
 use datafusion::arrow::buffer::OffsetBuffer;
+use datafusion::arrow::datatypes::ArrowNativeType;
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Field, FieldRef, Float32Type, Float64Type, Int64Type,
 };
@@ -42,7 +43,7 @@ impl Keep {
 }
 
 /// A value type a sample is stored in: f32 for Float32 input, f64 otherwise.
-pub(crate) trait Element: Copy + Default + Debug + Send + Sync + 'static {
+pub(crate) trait Element: ArrowNativeType + Copy + Default + Debug + Send + Sync + 'static {
     /// The Arrow type of the values.
     type Arrow: ArrowPrimitiveType<Native = Self>;
     /// Its `DataType`.
