@@ -69,6 +69,9 @@ pub struct AnalyzeArgs {
     /// many coordinates for iteration_wise. 0: everything in one pass.
     #[arg(long)]
     pub steps_per_pass: Option<u64>,
+    /// Report each analysis's time, windows and peak memory reservation on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
     /// Rows of each summary table shown on the terminal.
     #[arg(long, default_value_t = 40)]
     pub max_rows: usize,
@@ -148,7 +151,10 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         let run_options = RunOptions { passes, pool: Some(session.memory_pool()) };
         for q in &queries {
             let bar = progress::spinner(format!("{}: {}", q.name, q.title));
+            let started = std::time::Instant::now();
+            let (mut windows, mut peak) = (0, 0);
             let outcome = run_named_with(ctx, *q, &values, &kinds, &run_options, &mut |p| {
+                (windows, peak) = (p.windows, peak.max(p.peak));
                 if let Some(axis) = p.axis.filter(|_| p.total > 0) {
                     let what = match axis {
                         Axis::Steps => "steps",
@@ -159,6 +165,17 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
                 }
             })
             .await;
+            if args.verbose {
+                bar.suspend(|| {
+                    eprintln!(
+                        "{}: {:.2} s, {windows} window(s), peak reservation {} MiB (limit {} MiB)",
+                        q.name,
+                        started.elapsed().as_secs_f64(),
+                        peak >> 20,
+                        limit >> 20
+                    )
+                });
+            }
             bar.finish_and_clear();
             outcomes.push(outcome.map_err(|e| anyhow::anyhow!("{e}"))?);
         }

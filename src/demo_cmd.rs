@@ -58,6 +58,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         list_params: false,
         memory_limit: None,
         steps_per_pass: None,
+        verbose: false,
         max_rows: 12,
     })?;
     println!("\nThe report is {}", report.join("index.html").display());

@@ -67,6 +67,10 @@ impl GradsOperator for Explode {
     const NAME: &'static str = "ExplodeGradValuesExec";
     const ROW_LOCAL: bool = true;
 
+    fn output_rows(input: usize) -> usize {
+        input.saturating_mul(CHUNK_LEN)
+    }
+
     fn execute(
         &self,
         input: SendableRecordBatchStream,

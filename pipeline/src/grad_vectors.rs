@@ -87,6 +87,11 @@ impl GradsOperator for Assemble {
     /// repartition of the scan's batches would scatter them.
     const ROW_LOCAL: bool = false;
 
+    /// One row per tensor: as many as its chunks for small tensors, fewer for large.
+    fn output_rows(input: usize) -> usize {
+        input
+    }
+
     fn execute(
         &self,
         input: SendableRecordBatchStream,

@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, internal_err};
+use datafusion::common::{Result, Statistics, internal_err};
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
+use datafusion::physical_plan::statistics::{ChildStats, StatisticsArgs};
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
 };
@@ -25,6 +26,9 @@ pub(crate) trait GradsOperator: fmt::Debug + Send + Sync + 'static {
     /// chunks must meet in one partition), the optimizer must not spread the
     /// scan's batches over partitions (round-robin repartitioning).
     const ROW_LOCAL: bool;
+    /// Output rows for `input` rows, roughly: the optimizer's estimate (a join
+    /// builds its hash table on the side it believes smaller).
+    fn output_rows(input: usize) -> usize;
     /// The output stream for one partition's input.
     fn execute(
         &self,
@@ -101,6 +105,22 @@ impl<O: GradsOperator> ExecutionPlan for GradsExec<O> {
     #[allow(deprecated)]
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let mut stats = Statistics::new_unknown(&self.schema);
+        if let Some(input) = input_stats.first() {
+            stats.num_rows = input.num_rows.map(O::output_rows).to_inexact();
+        }
+        Ok(Arc::new(stats))
     }
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {

@@ -46,8 +46,8 @@ last_steps AS (
 phased AS (
     SELECT g.run, g.step, c.param, c.idx, g.value,
            CAST(g.step * $phases / (l.last_step + 1) AS BIGINT) AS phase
-    FROM grad_values g
-    JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
+    FROM coordinates c
+    JOIN grad_values g ON g.param_id = c.param_id AND g.idx = c.idx
     JOIN last_steps l ON l.run = g.run
     WHERE g.kind = 'minibatch' AND ($run = '' OR g.run = $run)
 )

@@ -56,7 +56,7 @@ FROM (
     SELECT g.run, g.step, c.param, c.idx, count(g.value) AS n,
            powerlaw_ks_test(abs(g.value), $significance) AS t, gaussian_test(g.value) AS gauss,
            stable_alpha(g.value) AS stable, powerlaw_compare(abs(g.value), 'exponential') AS vs_exp
-    FROM grad_values g JOIN coordinates c ON g.param_id = c.param_id AND g.idx = c.idx
+    FROM coordinates c JOIN grad_values g ON g.param_id = c.param_id AND g.idx = c.idx
     WHERE g.kind = 'noise' AND ($run = '' OR g.run = $run) AND g.step BETWEEN $first_step AND $last_step
     GROUP BY g.run, g.step, c.param, c.idx
 );

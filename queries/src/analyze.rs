@@ -176,6 +176,8 @@ pub struct Progress {
     pub total: u64,
     /// Windows run so far.
     pub windows: u64,
+    /// The memory pool's peak reservation in the window just run (0 without a pool).
+    pub peak: usize,
 }
 
 /// [`run_named`], a window at a time when the analysis declares one (and the
@@ -225,13 +227,17 @@ pub async fn run_named_with(
         _ => (None, Vec::new()),
     };
     let Some(axis) = axis.filter(|_| units.len() > 1) else {
+        if let Some(pool) = options.pool {
+            pool.reset_peak();
+        }
         let sql = params::bind(query.sql, &mine).map_err(param_err)?;
         let statements = DFParser::parse_sql(&sql).map_err(err)?;
         let mut last = Vec::new();
         for statement in statements {
             last = execute(ctx, statement).await.map_err(|e| out_of_memory(query, None, e))?;
         }
-        progress(Progress { axis: None, done: 1, total: 1, windows: 1 });
+        let peak = options.pool.map_or(0, PeakPool::peak);
+        progress(Progress { axis: None, done: 1, total: 1, windows: 1, peak });
         return Ok(Outcome::Ran(last));
     };
     let mut sizer = match options.passes {
@@ -293,7 +299,8 @@ pub async fn run_named_with(
         done += weight;
         window += 1;
         start = end;
-        progress(Progress { axis: Some(axis), done, total, windows: window as u64 });
+        let peak = options.pool.map_or(0, PeakPool::peak);
+        progress(Progress { axis: Some(axis), done, total, windows: window as u64, peak });
     }
     Ok(Outcome::Ran(last))
 }
