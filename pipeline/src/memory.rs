@@ -47,6 +47,43 @@ pub fn default_memory_limit() -> usize {
     physical_memory().map_or(2 << 30, |m| m / 2)
 }
 
+/// The process's resident memory as the kernel counts it (Linux `/proc/self`):
+/// what a memory limit is finally about, including what no memory pool sees
+/// (operator outputs in flight, decoder buffers, the allocator's free lists).
+pub mod process {
+    /// Resident bytes now (`VmRSS`).
+    pub fn rss() -> Option<usize> {
+        status_kib("VmRSS:")
+    }
+
+    /// The most resident bytes since the last [`reset_peak`] (`VmHWM`).
+    pub fn peak_rss() -> Option<usize> {
+        status_kib("VmHWM:")
+    }
+
+    /// Restarts the peak from the current resident size; false where the
+    /// kernel does not offer it.
+    pub fn reset_peak() -> bool {
+        std::fs::write("/proc/self/clear_refs", "5").is_ok()
+    }
+
+    /// Hands the allocator's free memory back to the kernel, so that the next
+    /// measurement starts from what is really in use.
+    pub fn release_free_memory() {
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        // SAFETY: malloc_trim only walks glibc's own heaps; it takes no pointers.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+
+    fn status_kib(key: &str) -> Option<usize> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with(key))?;
+        line.split_whitespace().nth(1)?.parse::<usize>().ok()?.checked_mul(1024)
+    }
+}
+
 /// A [`MemoryPool`] around another that records the largest total reservation
 /// it has seen, so that a caller can measure what a query really reserved
 /// (`gradlake analyze` sizes its windows of steps by it).
@@ -139,6 +176,19 @@ mod tests {
         r.grow(50);
         assert_eq!(pool.peak(), 150);
         assert!(matches!(pool.memory_limit(), MemoryLimit::Finite(1000)));
+    }
+
+    #[test]
+    fn the_process_peak_follows_an_allocation() {
+        if !process::reset_peak() {
+            return; // not Linux
+        }
+        let before = process::rss().unwrap();
+        let block = vec![1u8; 64 << 20];
+        std::hint::black_box(&block);
+        assert!(process::peak_rss().unwrap() >= before + (60 << 20));
+        drop(block);
+        process::release_free_memory();
     }
 
     #[test]

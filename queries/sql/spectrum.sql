@@ -3,7 +3,7 @@
 -- Covariance of the per-sample gradients (kind 'sample') and of the minibatch noise
 -- (kind 'noise') at each noise point, per param and for the whole model (every
 -- param's vector concatenated in param_id order). Eigenvalues come from a
--- Frequent Directions sketch of rank sketch_rank (cov_sketch: exact while a group
+-- Frequent Directions sketch of rank sketch_rank (cov_spectrum_info with 'fd': exact while a group
 -- has at most 2·sketch_rank vectors, memory O(sketch_rank · d) beyond, each true
 -- eigenvalue within [λ̂, λ̂ + error_bound]). Two fits, both stated with their ranks:
 --   spectrum_fit      — least squares of log λ_k on log k for k in [1, kmax]: kmax is
@@ -38,15 +38,14 @@ vectors AS (
     UNION ALL
     SELECT * FROM whole_model
 ),
-sketches AS (
-    SELECT run, step, kind, param, count(*) AS n, cov_sketch(v, $sketch_rank) AS sketch
-    FROM vectors
-    GROUP BY run, step, kind, param
-),
 spectra AS (
-    SELECT run, step, kind, param, n, sketch_spectrum(sketch) AS eigenvalues,
-           sketch_info(sketch)['error_bound'] AS error_bound, sketch_info(sketch)['total_variance'] AS total_variance
-    FROM sketches
+    SELECT run, step, kind, param, n, info['eigenvalues'] AS eigenvalues,
+           info['error_bound'] AS error_bound, info['total_variance'] AS total_variance
+    FROM (
+        SELECT run, step, kind, param, count(*) AS n, cov_spectrum_info(v, 'fd', $sketch_rank) AS info
+        FROM vectors
+        GROUP BY run, step, kind, param
+    )
 ),
 ranks AS (
     -- Eigenvalues are descending, so both sets of ranks are prefixes: those above f32

@@ -3,15 +3,19 @@
 
 use std::collections::BTreeSet;
 
+use std::sync::Arc;
+
 use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::SchemaRef;
 use arrow::datatypes::{DataType, Int64Type};
+use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
 use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
-use gradlake_pipeline::memory::PeakPool;
+use gradlake_pipeline::memory::{PeakPool, process};
 
 use crate::named::NamedQuery;
 use crate::params::{self, ParamError};
@@ -156,6 +160,19 @@ pub enum Passes {
     },
 }
 
+/// What a [`Passes::Budget`] is measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Meter {
+    /// The session's memory pool: what the operators reserve.
+    #[default]
+    Pool,
+    /// The process's resident memory (Linux; the pool elsewhere): everything,
+    /// also what no pool sees — operators' outputs in flight, the Parquet
+    /// decoder's buffers, the allocator's free lists. Only meaningful when the
+    /// process runs one analysis at a time.
+    Process,
+}
+
 /// How [`run_named_with`] runs an analysis.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOptions<'a> {
@@ -163,6 +180,38 @@ pub struct RunOptions<'a> {
     pub passes: Passes,
     /// The session's pool, whose peak sizes [`Passes::Budget`] windows.
     pub pool: Option<&'a PeakPool>,
+    /// What the budget is measured in.
+    pub meter: Meter,
+}
+
+/// Measures the memory a window group takes, by the chosen meter.
+struct Measurement<'a> {
+    pool: Option<&'a PeakPool>,
+    /// The resident size when the measurement started (process meter).
+    start_rss: Option<usize>,
+}
+
+impl<'a> Measurement<'a> {
+    fn start(options: &RunOptions<'a>) -> Self {
+        let start_rss = (options.meter == Meter::Process)
+            .then(|| {
+                process::release_free_memory();
+                if process::reset_peak() { process::rss() } else { None }
+            })
+            .flatten();
+        if let Some(pool) = options.pool {
+            pool.reset_peak();
+        }
+        Self { pool: options.pool, start_rss }
+    }
+
+    /// Bytes the group took: the growth of the resident peak, or the pool's peak.
+    fn taken(&self) -> Option<usize> {
+        match (self.start_rss, process::peak_rss()) {
+            (Some(start), Some(peak)) => Some(peak.saturating_sub(start)),
+            _ => self.pool.map(PeakPool::peak),
+        }
+    }
 }
 
 /// Progress of an analysis: units (steps or coordinates) done of all, and windows run.
@@ -176,7 +225,7 @@ pub struct Progress {
     pub total: u64,
     /// Windows run so far.
     pub windows: u64,
-    /// The memory pool's peak reservation in the window just run (0 without a pool).
+    /// Bytes the windows just run took, by [`RunOptions::meter`] (0 without a measure).
     pub peak: usize,
 }
 
@@ -227,16 +276,14 @@ pub async fn run_named_with(
         _ => (None, Vec::new()),
     };
     let Some(axis) = axis.filter(|_| units.len() > 1) else {
-        if let Some(pool) = options.pool {
-            pool.reset_peak();
-        }
+        let measurement = Measurement::start(options);
         let sql = params::bind(query.sql, &mine).map_err(param_err)?;
         let statements = DFParser::parse_sql(&sql).map_err(err)?;
         let mut last = Vec::new();
         for statement in statements {
             last = execute(ctx, statement).await.map_err(|e| out_of_memory(query, None, e))?;
         }
-        let peak = options.pool.map_or(0, PeakPool::peak);
+        let peak = measurement.taken().unwrap_or(0);
         progress(Progress { axis: None, done: 1, total: 1, windows: 1, peak });
         return Ok(Outcome::Ran(last));
     };
@@ -248,61 +295,132 @@ pub async fn run_named_with(
         Passes::Fixed(width) => fixed_windows(&units, width),
         _ => Vec::new(),
     };
+    // A one-partition analysis runs a window per core at once: its scan and its
+    // groups' updates are single-threaded, and windows share nothing.
+    let parallel = if query.one_partition {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    } else {
+        1
+    };
     let total: u64 = units.iter().map(|u| u.weight).sum();
-    let (mut start, mut done, mut window) = (0usize, 0u64, 0usize);
-    let mut last = Vec::new();
+    let (mut start, mut done, mut windows) = (0usize, 0u64, 0usize);
+    let mut tables: Vec<(String, SchemaRef, Vec<RecordBatch>)> = Vec::new();
     while start < units.len() {
-        let end = match &sizer {
-            Some(s) => next_window(&units, start, s.capacity()),
-            None => fixed[window].1,
-        };
-        let weight: u64 = units[start..end].iter().map(|u| u.weight).sum();
-        if let (Some(s), Some(pool)) = (&sizer, options.pool)
-            && end == start + 1
-            && let MemoryLimit::Finite(limit) = pool.memory_limit()
-            && s.bytes_for(weight) > limit as u64
-            && window > 0
-        {
-            return Err(too_big(ctx, query, axis, units[start], s.bytes_for(weight), limit).await);
+        let mut group = Vec::with_capacity(parallel);
+        let mut group_weight = 0u64;
+        while group.len() < parallel && start < units.len() {
+            let end = match &sizer {
+                Some(s) => next_window(&units, start, s.capacity() / parallel as u64),
+                None => fixed[windows + group.len()].1,
+            };
+            let weight: u64 = units[start..end].iter().map(|u| u.weight).sum();
+            // Windows of one unit can still be too many at once: run fewer together.
+            if let Some(s) = &sizer
+                && !group.is_empty()
+                && group_weight + weight > s.capacity()
+            {
+                break;
+            }
+            group_weight += weight;
+            if let (Some(s), Some(pool)) = (&sizer, options.pool)
+                && end == start + 1
+                && let MemoryLimit::Finite(limit) = pool.memory_limit()
+                && s.bytes_for(weight) > limit as u64
+                && windows > 0
+            {
+                return Err(too_big(ctx, query, axis, units[start], s.bytes_for(weight), limit).await);
+            }
+            group.push((start, end, weight));
+            start = end;
         }
-        let (first_key, last_key) = (units[start].key, units[end - 1].key);
-        let mut bound = mine.clone();
-        let (first_name, last_name) = axis.params();
-        bound.push((first_name.into(), first_key.to_string()));
-        bound.push((last_name.into(), last_key.to_string()));
-        let sql = params::bind(query.sql, &bound).map_err(param_err)?;
-        let final_window = end == units.len();
-        if let Some(pool) = options.pool {
-            pool.reset_peak();
-        }
-        let in_window = |e| out_of_memory(query, Some((axis, first_key, last_key)), e);
-        for statement in DFParser::parse_sql(&sql).map_err(err)? {
-            match created_table(&statement) {
-                // Later windows append to the table the first one created.
-                Some((name, select)) if window > 0 => {
-                    let insert = DFParser::parse_sql(&format!("INSERT INTO {name} {select}")).map_err(err)?;
-                    for s in insert {
-                        execute(ctx, s).await.map_err(in_window)?;
-                    }
+        let measurement = Measurement::start(options);
+        // Each window on a task of its own: one partition's stream is polled by
+        // the task that collects it, so windows joined in one task would take turns.
+        let runs: Vec<_> = group
+            .iter()
+            .map(|&(a, b, _)| {
+                let window = (units[a].key, units[b - 1].key);
+                tokio::spawn(run_window(ctx.clone(), query, mine.clone(), axis, window))
+            })
+            .collect();
+        for run in runs {
+            let window_tables = run.await.map_err(|e| err(DataFusionError::External(Box::new(e))))??;
+            for (name, schema, batches) in window_tables {
+                match tables.iter_mut().find(|(n, _, _)| *n == name) {
+                    Some((_, _, all)) => all.extend(batches),
+                    None => tables.push((name, schema, batches)),
                 }
-                Some(_) => {
-                    execute(ctx, statement).await.map_err(in_window)?;
-                }
-                // The summary reads the complete tables.
-                None if final_window => last = execute(ctx, statement).await.map_err(err)?,
-                None => {}
             }
         }
-        if let (Some(s), Some(pool)) = (&mut sizer, options.pool) {
-            s.measured(weight, pool.peak());
+        let weight: u64 = group.iter().map(|g| g.2).sum();
+        let peak = measurement.taken().unwrap_or(0);
+        if let Some(s) = &mut sizer {
+            s.measured(weight, peak);
         }
         done += weight;
-        window += 1;
-        start = end;
-        let peak = options.pool.map_or(0, PeakPool::peak);
-        progress(Progress { axis: Some(axis), done, total, windows: window as u64, peak });
+        windows += group.len();
+        progress(Progress { axis: Some(axis), done, total, windows: windows as u64, peak });
+    }
+    for (name, schema, batches) in tables {
+        ctx.deregister_table(name.as_str()).map_err(err)?;
+        let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
+        ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
+    }
+    // The summary reads the complete tables.
+    let sql = params::bind(query.sql, &mine).map_err(param_err)?;
+    let mut last = Vec::new();
+    for statement in DFParser::parse_sql(&sql).map_err(err)? {
+        if created_table(&statement).is_none() {
+            last = execute(ctx, statement).await.map_err(err)?;
+        }
     }
     Ok(Outcome::Ran(last))
+}
+
+/// Runs the `CREATE TABLE ... AS` statements of one window of `query` and
+/// returns each table's rows; nothing is registered. A window's statements may
+/// not read the tables the script creates (windows run at once, and each sees
+/// only the lake).
+async fn run_window(
+    ctx: SessionContext,
+    query: NamedQuery,
+    values: Vec<(String, String)>,
+    axis: Axis,
+    (first, last): (i64, i64),
+) -> Result<Vec<(String, SchemaRef, Vec<RecordBatch>)>, AnalyzeError> {
+    let err = |source| AnalyzeError::DataFusion { analysis: query.name, source };
+    let mut bound = values;
+    let (first_name, last_name) = axis.params();
+    bound.push((first_name.into(), first.to_string()));
+    bound.push((last_name.into(), last.to_string()));
+    let sql = params::bind(query.sql, &bound).map_err(|source| AnalyzeError::Param { analysis: query.name, source })?;
+    let mut out = Vec::new();
+    for statement in DFParser::parse_sql(&sql).map_err(err)? {
+        let Some((name, select)) = created_table(&statement) else { continue };
+        if let Some(t) = query.tables.iter().find(|t| contains_word(&select, t)) {
+            return Err(err(DataFusionError::Plan(format!(
+                "{}: table {name} reads table {t} of the same script, which a window cannot",
+                query.name
+            ))));
+        }
+        let df = ctx.sql(&select).await.map_err(err)?;
+        let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(|e| out_of_memory(query, Some((axis, first, last)), e))?;
+        // The rows' own schema (the plan's may differ in nullability); every window's is the same plan's.
+        let schema = batches.first().map_or(planned, RecordBatch::schema);
+        out.push((name, schema, batches));
+    }
+    Ok(out)
+}
+
+/// Whether `word` occurs in `text` as a whole identifier.
+fn contains_word(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        let ident = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        !ident(before) && !ident(after)
+    })
 }
 
 /// Sets the session's target partitions to 1 until dropped.

@@ -17,8 +17,10 @@ pub struct NamedQuery {
     /// The tables its script creates, in order.
     pub tables: &'static [&'static str],
     /// Plan it on one partition: its aggregates are exact tests, whose partial
-    /// states would only concatenate values, so a partial aggregate adds copies
-    /// and no reduction (the groups are still fitted on every core).
+    /// states would only concatenate values, or sketches of few rows, whose
+    /// partial states are copies; a partial aggregate adds copies and no
+    /// reduction (the groups are still fitted on every core, and a sketch's
+    /// shrink runs its matrix product in parallel).
     pub one_partition: bool,
     /// The SQL text.
     pub sql: &'static str,
@@ -60,7 +62,7 @@ pub const SPECTRUM: NamedQuery = NamedQuery {
     title: "Spectrum: does the gradient covariance spectrum follow a power law?",
     kinds: &["sample", "noise"],
     tables: &["spectrum"],
-    one_partition: false,
+    one_partition: true,
     sql: include_str!("../sql/spectrum.sql"),
 };
 

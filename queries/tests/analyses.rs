@@ -18,7 +18,9 @@ use datafusion::prelude::SessionContext;
 use gradlake_ingest::synth::{SynthConfig, generate};
 use gradlake_ingest::{ParamSpec, WriterOptions};
 use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::analyze::{AnalyzeError, Outcome, Passes, RunOptions, lake_kinds, run_named, run_named_with};
+use gradlake_queries::analyze::{
+    AnalyzeError, Meter, Outcome, Passes, RunOptions, lake_kinds, run_named, run_named_with,
+};
 use gradlake_queries::named::{self, NamedQuery};
 use gradlake_queries::params::ParamError;
 
@@ -752,7 +754,7 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
         let one = run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
         let mut passes = Vec::new();
-        let options = RunOptions { passes: Passes::Fixed(2), pool: None };
+        let options = RunOptions { passes: Passes::Fixed(2), pool: None, meter: Meter::Pool };
         let windowed =
             run_named_with(lake.ctx(), query, &[], &kinds, &options, &mut |p| passes.push(p.windows)).await.unwrap();
         assert_eq!(passes.last(), Some(&windows), "{table}: {passes:?}");
@@ -802,7 +804,7 @@ async fn budget_windows_give_the_tables_of_one_pass_and_stay_within_the_budget()
         run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
         let pool = limited.memory_pool();
-        let options = RunOptions { passes, pool: Some(pool) };
+        let options = RunOptions { passes, pool: Some(pool), meter: Meter::Pool };
         let mut windows = Vec::new();
         run_named_with(limited.context(), query, &[], &kinds, &options, &mut |p| {
             windows.push(p.windows);
@@ -837,7 +839,11 @@ async fn a_step_larger_than_the_memory_limit_is_a_clear_error() {
     )
     .await
     .unwrap();
-    let options = RunOptions { passes: Passes::Budget { target: 128 << 10 }, pool: Some(tight.memory_pool()) };
+    let options = RunOptions {
+        passes: Passes::Budget { target: 128 << 10 },
+        pool: Some(tight.memory_pool()),
+        meter: Meter::Pool,
+    };
     let e = run_named_with(tight.context(), named::DIMENSION_WISE, &[], &kinds, &options, &mut |_| {})
         .await
         .unwrap_err()

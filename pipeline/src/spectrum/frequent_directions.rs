@@ -91,8 +91,8 @@ impl FrequentDirections {
         fd.shrinkage = parts.shrinkage;
         fd.total = parts.total;
         fd.mean.copy_from_slice(parts.mean);
-        fd.allocate();
         let rows = parts.rows.len() / parts.d.max(1);
+        fd.reserve_rows(rows);
         fd.buffer[..parts.rows.len()].copy_from_slice(parts.rows);
         fd.filled = rows;
         fd.orthogonal = parts.norms.len();
@@ -134,11 +134,14 @@ impl FrequentDirections {
         self.shrinkage
     }
 
-    fn allocate(&mut self) {
-        if self.buffer.is_empty() {
-            self.buffer = vec![0.0; 2 * self.rank * self.d];
-            self.scratch = vec![0.0; self.rank * self.d];
-            self.norms = Vec::with_capacity(self.rank);
+    /// Makes room for `rows` rows. The buffer grows with the rows held (doubling,
+    /// up to its 2ℓ rows), so a group of a few vectors of a large tensor holds
+    /// those vectors, not 2ℓ·d floats.
+    fn reserve_rows(&mut self, rows: usize) {
+        let have = self.buffer.len() / self.d.max(1);
+        if rows > have {
+            let grow = rows.max(2 * have).max(4).min(2 * self.rank);
+            self.buffer.resize(grow * self.d, 0.0);
         }
     }
 
@@ -153,7 +156,7 @@ impl FrequentDirections {
             self.mean.copy_from_slice(x);
             return Ok(());
         }
-        self.allocate();
+        self.reserve_rows(self.filled + 1);
         let factor = (before / (before + 1.0)).sqrt();
         let d = self.d;
         let slot = &mut self.buffer[self.filled * d..(self.filled + 1) * d];
@@ -175,7 +178,7 @@ impl FrequentDirections {
 
     /// Appends a row of the scatter's square root (its norm already counted in `total`).
     fn append_row(&mut self, row: impl ExactSizeIterator<Item = f32>) -> Result<(), SpectrumError> {
-        self.allocate();
+        self.reserve_rows(self.filled + 1);
         let d = self.d;
         self.buffer[self.filled * d..(self.filled + 1) * d].iter_mut().zip(row).for_each(|(b, v)| *b = v);
         self.filled += 1;
@@ -245,6 +248,9 @@ impl FrequentDirections {
         let keep = values.iter().take(rank - 1).take_while(|&&v| v - delta > 0.0).count();
         let weights = Mat::from_fn(keep, m, |i, j| (((values[i] - delta) / values[i]).sqrt() * u[(j, i)]) as f32);
         let live = MatRef::from_row_major_slice(&self.buffer[..m * d], m, d);
+        if self.scratch.len() < keep * d {
+            self.scratch.resize(rank * d, 0.0);
+        }
         let out = faer::MatMut::from_row_major_slice_mut(&mut self.scratch[..keep * d], keep, d);
         matmul(out, Accum::Replace, weights.as_ref(), live, 1.0f32, par_for(keep * m * d));
         self.buffer[..keep * d].copy_from_slice(&self.scratch[..keep * d]);

@@ -73,6 +73,9 @@ fn top_count(fraction: f64, n: usize) -> usize {
     (k as usize).clamp(2, n.max(2))
 }
 
+/// Samples at least this long take their logs on every core.
+const PARALLEL_LEN: usize = 1 << 16;
+
 /// Candidates whose exact D seeds the search's cutoff.
 const SEEDS: usize = 32;
 
@@ -90,7 +93,7 @@ fn search(sorted: &[f64], candidates: Candidates, ks: KsConvention) -> Option<Po
     let last = starts.len() - 1;
     let seed_best = (0..SEEDS)
         .map(|k| starts[k * last / (SEEDS - 1)])
-        .map(|start| match tail.ks_within(start, tail.alpha(start), f64::INFINITY, None) {
+        .map(|start| match tail.ks_within(start, tail.alpha(start), f64::INFINITY, None, &mut BinaryHeap::new()) {
             Bound::Exact(d, _) => d,
             Bound::Above(_) => f64::INFINITY,
         })
@@ -104,10 +107,11 @@ fn search(sorted: &[f64], candidates: Candidates, ks: KsConvention) -> Option<Po
         .filter_map(|chunk| {
             let mut local: Option<(f64, usize)> = None;
             let mut hint = None;
+            let mut heap = BinaryHeap::new();
             for &start in chunk {
                 let alpha = tail.alpha(start);
                 let cutoff = f64::from_bits(best.load(AtomicOrdering::Relaxed));
-                match tail.ks_within(start, alpha, cutoff, hint) {
+                match tail.ks_within(start, alpha, cutoff, hint, &mut heap) {
                     Bound::Exact(d, at) => {
                         hint = Some(at);
                         // Non-negative f64 bit patterns order like the values.
@@ -183,11 +187,14 @@ enum Bound {
     Above(usize),
 }
 
-/// A rank interval of a branch-and-bound search, ordered by its bound.
+/// A rank interval of a branch-and-bound search, ordered by its bound, with
+/// (fitted, empirical) CDFs at its ends.
 struct Interval {
     bound: f64,
     a: usize,
     b: usize,
+    va: (f64, f64),
+    vb: (f64, f64),
 }
 
 impl PartialEq for Interval {
@@ -210,7 +217,11 @@ impl Ord for Interval {
 impl<'a> Tail<'a> {
     fn new(x: &'a [f64], ks: KsConvention) -> Self {
         assert!(x.len() < u32::MAX as usize, "samples are limited to 2^32 values");
-        let ln_x: Vec<f64> = x.iter().map(|v| v.ln()).collect();
+        let ln_x: Vec<f64> = if x.len() >= PARALLEL_LEN {
+            x.par_iter().map(|v| v.ln()).collect()
+        } else {
+            x.iter().map(|v| v.ln()).collect()
+        };
         let mut suffix_log = vec![0.0; x.len() + 1];
         let (mut sum, mut compensation) = (0.0f64, 0.0f64);
         for i in (0..x.len()).rev() {
@@ -288,7 +299,15 @@ impl<'a> Tail<'a> {
     }
 
     /// D of the tail at `start` if it is ≤ `cutoff`, else a witness that it is above.
-    fn ks_within(&self, start: usize, alpha: f64, cutoff: f64, hint: Option<usize>) -> Bound {
+    /// `heap` is scratch space, reused between candidates.
+    fn ks_within(
+        &self,
+        start: usize,
+        alpha: f64,
+        cutoff: f64,
+        hint: Option<usize>,
+        heap: &mut BinaryHeap<Interval>,
+    ) -> Bound {
         let n = self.x.len();
         let ln_xmin = self.ln_x[start];
         let inv_m = 1.0 / (n - start) as f64;
@@ -328,15 +347,12 @@ impl<'a> Tail<'a> {
             return Bound::Above(argmax);
         }
         let bound = |pa: (f64, f64), pb: (f64, f64)| (pb.0 - pa.1).max(pb.1 - pa.0);
-        let mut heap = BinaryHeap::new();
+        heap.clear();
         for w in 0..points.len().saturating_sub(1) {
-            heap.push(Interval { bound: bound(values[w], values[w + 1]), a: points[w], b: points[w + 1] });
+            let (va, vb) = (values[w], values[w + 1]);
+            heap.push(Interval { bound: bound(va, vb), a: points[w], b: points[w + 1], va, vb });
         }
-        let mut ends = std::collections::HashMap::new();
-        for (k, &j) in points.iter().enumerate() {
-            ends.insert(j, values[k]);
-        }
-        while let Some(Interval { bound: ub, a, b }) = heap.pop() {
+        while let Some(Interval { bound: ub, a, b, va, vb }) = heap.pop() {
             if ub <= max_d {
                 break; // no interval left can hold a larger deviation
             }
@@ -349,12 +365,10 @@ impl<'a> Tail<'a> {
             if max_d > cutoff {
                 return Bound::Above(argmax);
             }
-            let (va, vb) = (ends[&a], ends[&b]);
-            ends.insert(mid, (p, e));
             for (x, y, vx, vy) in [(a, mid, va, (p, e)), (mid, b, (p, e), vb)] {
                 let ub = bound(vx, vy);
                 if ub > max_d && y - x > 1 {
-                    heap.push(Interval { bound: ub, a: x, b: y });
+                    heap.push(Interval { bound: ub, a: x, b: y, va: vx, vb: vy });
                 }
             }
         }

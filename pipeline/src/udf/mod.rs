@@ -13,6 +13,7 @@ mod args;
 mod cov_groups;
 mod cov_sketch;
 mod cov_spectrum;
+mod cov_spectrum_info;
 mod cov_udaf;
 mod gaussian_test;
 mod hill_index;
@@ -51,6 +52,7 @@ pub fn aggregates() -> Vec<AggregateUDF> {
         AggregateUDF::from(SampleUdaf::<hill_index::HillIndex>::new()),
         AggregateUDF::from(SampleUdaf::<stable_alpha::StableAlpha>::new()),
         AggregateUDF::from(CovUdaf::<cov_spectrum::CovSpectrum>::new()),
+        AggregateUDF::from(CovUdaf::<cov_spectrum_info::CovSpectrumInfo>::new()),
         AggregateUDF::from(CovUdaf::<cov_sketch::CovSketch>::new()),
         AggregateUDF::from(CovUdaf::<sketch_merge::SketchMerge>::new()),
         AggregateUDF::from(vec_concat::VecConcat::default()),

@@ -110,8 +110,8 @@ impl<F: SampleFunction, T: Element> GroupsAccumulator for SampleGroups<F, T> {
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let (values, skipped) = self.take(emit_to);
         let params = &self.params;
-        let one = |v: Vec<T>, s: u64| {
-            let mut sorted = sorted_f64(&v);
+        let one = |mut v: Vec<T>, s: u64| {
+            let mut sorted = sorted_f64(&mut v);
             drop(v);
             F::evaluate(params, &mut sorted, s)
         };

@@ -52,6 +52,8 @@ pub(crate) trait Element: ArrowNativeType + Copy + Default + Debug + Send + Sync
     fn from_f64(v: f64) -> Self;
     /// Widening (exact).
     fn to_f64(self) -> f64;
+    /// IEEE total order (widening preserves it).
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering;
 }
 
 impl Element for f32 {
@@ -63,6 +65,9 @@ impl Element for f32 {
     fn to_f64(self) -> f64 {
         f64::from(self)
     }
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
+    }
 }
 
 impl Element for f64 {
@@ -73,6 +78,9 @@ impl Element for f64 {
     }
     fn to_f64(self) -> f64 {
         self
+    }
+    fn total_order(&self, other: &Self) -> std::cmp::Ordering {
+        self.total_cmp(other)
     }
 }
 
@@ -141,11 +149,17 @@ pub(crate) const fn eval_bytes_per_value() -> usize {
     28
 }
 
-/// A group's values as a sorted f64 sample.
-pub(crate) fn sorted_f64<T: Element>(values: &[T]) -> Vec<f64> {
-    let mut v: Vec<f64> = values.iter().map(|x| x.to_f64()).collect();
-    v.sort_unstable_by(f64::total_cmp);
-    v
+/// A group's values as a sorted f64 sample. Sorted in their own type (f32
+/// sorts twice as fast as f64, and widening keeps the order), large groups on
+/// every core.
+pub(crate) fn sorted_f64<T: Element>(values: &mut [T]) -> Vec<f64> {
+    if values.len() >= 1 << 16 {
+        use rayon::slice::ParallelSliceMut;
+        values.par_sort_unstable_by(T::total_order);
+    } else {
+        values.sort_unstable_by(T::total_order);
+    }
+    values.iter().map(|x| x.to_f64()).collect()
 }
 
 /// Usable values seen so far, and how many inputs were skipped.
@@ -187,8 +201,8 @@ impl<T: Element> SampleState<T> {
     }
 
     /// The values as a sorted f64 sample, and the skipped count.
-    pub fn sorted(&self) -> (Vec<f64>, u64) {
-        (sorted_f64(&self.values), self.skipped)
+    pub fn sorted(&mut self) -> (Vec<f64>, u64) {
+        (sorted_f64(&mut self.values), self.skipped)
     }
 
     /// Bytes held, and those the evaluation will allocate.

@@ -20,7 +20,7 @@ use super::cov_spectrum::{spectrum_type, spectrum_value};
 use super::cov_udaf::spectrum_error;
 use super::row_udf::RowFunction;
 use super::sample_udaf::{f64_value, i64_value, struct_value};
-use crate::spectrum::{CovEstimator, codec};
+use crate::spectrum::{CovEstimator, Spectrum, codec};
 
 fn coerce_sketch(function: &str, t: &DataType) -> Result<Vec<DataType>> {
     match t {
@@ -80,7 +80,7 @@ impl RowFunction for SketchSpectrum {
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
 pub struct SketchInfo;
 
-fn info_fields() -> Fields {
+pub(crate) fn info_fields() -> Fields {
     Fields::from(vec![
         Field::new("method", DataType::Utf8, true),
         Field::new("estimator", DataType::Utf8, true),
@@ -91,6 +91,21 @@ fn info_fields() -> Fields {
         Field::new("error_bound", DataType::Float64, true),
         Field::new("total_variance", DataType::Float64, true),
     ])
+}
+
+/// The `sketch_info` fields of an estimator and its spectrum.
+pub(crate) fn info_values(e: &CovEstimator, spectrum: Option<&Spectrum>) -> Vec<ScalarValue> {
+    let method = e.method();
+    vec![
+        ScalarValue::Utf8(Some(method.name().to_string())),
+        ScalarValue::Utf8(Some(e.current().to_string())),
+        i64_value(Some(e.count())),
+        i64_value(Some(e.skipped())),
+        i64_value(e.dim().map(|d| d as u64)),
+        i64_value((method.rank() > 0).then_some(method.rank() as u64)),
+        f64_value(spectrum.map(|s| s.error_bound)),
+        f64_value(spectrum.map(|s| s.total_variance)),
+    ]
 }
 
 impl RowFunction for SketchInfo {
@@ -110,20 +125,7 @@ impl RowFunction for SketchInfo {
     fn invoke(args: &[ArrayRef], _: usize, return_type: &DataType) -> Result<ArrayRef> {
         map_sketches(Self::NAME, &args[0], ScalarValue::try_from(return_type)?, |mut e| {
             let spectrum = e.spectrum().map_err(|e| spectrum_error(Self::NAME, e))?;
-            let method = e.method();
-            struct_value(
-                &info_fields(),
-                vec![
-                    ScalarValue::Utf8(Some(method.name().to_string())),
-                    ScalarValue::Utf8(Some(e.current().to_string())),
-                    i64_value(Some(e.count())),
-                    i64_value(Some(e.skipped())),
-                    i64_value(e.dim().map(|d| d as u64)),
-                    i64_value((method.rank() > 0).then_some(method.rank() as u64)),
-                    f64_value(spectrum.as_ref().map(|s| s.error_bound)),
-                    f64_value(spectrum.as_ref().map(|s| s.total_variance)),
-                ],
-            )
+            struct_value(&info_fields(), info_values(&e, spectrum.as_ref()))
         })
     }
 }
