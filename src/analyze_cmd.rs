@@ -69,6 +69,15 @@ pub struct AnalyzeArgs {
     /// many coordinates for iteration_wise. 0: everything in one pass.
     #[arg(long)]
     pub steps_per_pass: Option<u64>,
+    /// Run the analyses' stages on these `gradlake worker`s (comma-separated HOST:PORT).
+    /// Each worker bounds its own memory (`gradlake worker --memory-limit`); the analyses
+    /// then run in one pass unless --steps-per-pass is given.
+    #[arg(long, value_name = "ADDR,ADDR,...")]
+    pub workers: Option<String>,
+    /// With --workers: scan about this much of the lake's files per task (e.g. 4M; default 16M).
+    /// Smaller spreads a scan over more workers.
+    #[arg(long, value_name = "SIZE", requires = "workers")]
+    pub bytes_per_task: Option<String>,
     /// Report each analysis's time, windows and peak memory reservation on stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -127,12 +136,21 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         Some(text) => parse_size(text).context("--memory-limit")?,
         None => default_memory_limit(),
     };
-    let options = SessionOptions { memory_limit: Some(limit), ..SessionOptions::default() };
+    let cluster = args
+        .workers
+        .as_deref()
+        .map(|w| crate::cluster(w, args.bytes_per_task.as_deref()))
+        .transpose()
+        .context("--workers")?;
     let passes = match args.steps_per_pass {
         Some(0) => Passes::One,
         Some(n) => Passes::Fixed(n),
+        // This process's memory says nothing about the workers'.
+        None if cluster.is_some() => Passes::One,
         None => Passes::Budget { target: window_target(limit) },
     };
+    let distributed = cluster.is_some();
+    let options = SessionOptions { memory_limit: Some(limit), cluster, ..SessionOptions::default() };
     let rt = crate::runtime()?;
     rt.block_on(async {
         let session = LakeSession::open(&args.lake, &options).await?;
@@ -148,7 +166,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let mut outcomes = Vec::with_capacity(queries.len());
-        let run_options = RunOptions { passes, pool: Some(session.memory_pool()), meter: Meter::Process };
+        let run_options =
+            RunOptions { passes, pool: Some(session.memory_pool()), meter: Meter::Process, cluster: distributed };
         for q in &queries {
             let bar = progress::spinner(format!("{}: {}", q.name, q.title));
             let started = std::time::Instant::now();

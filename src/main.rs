@@ -13,6 +13,7 @@ mod record_cmd;
 mod sql_cmd;
 mod synth_cmd;
 mod watch_cmd;
+mod worker_cmd;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,8 @@ enum Command {
     Analyze(analyze_cmd::AnalyzeArgs),
     /// Follow a run while it is recorded: live tests and spectra, each new file read once.
     Watch(watch_cmd::WatchArgs),
+    /// Serve query stages to `sql --workers` and `analyze --workers` (datafusion-distributed).
+    Worker(worker_cmd::WorkerArgs),
     /// Verify every file of a lake; name each damaged one.
     Check(check_cmd::CheckArgs),
     /// Write a small lake and analyse it: the quickest way to see gradlake work.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Analyze(args) => analyze_cmd::run(args),
         Command::Watch(args) => watch_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        Command::Worker(args) => worker_cmd::run(args),
         #[cfg(feature = "torch")]
         Command::Record(args) => record_cmd::run_record(args),
         #[cfg(feature = "torch")]
@@ -77,4 +81,13 @@ fn main() -> ExitCode {
 /// A multi-threaded runtime for the query engine.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// The cluster of `--workers` (with `--bytes-per-task`), sending the shared secret of the
+/// environment if there is one.
+fn cluster(workers: &str, bytes_per_task: Option<&str>) -> anyhow::Result<gradlake_pipeline::distributed::Cluster> {
+    use anyhow::Context;
+    use gradlake_pipeline::distributed;
+    let bytes = bytes_per_task.map(gradlake_pipeline::memory::parse_size).transpose().context("--bytes-per-task")?;
+    Ok(distributed::Cluster::parse(workers)?.with_secret(distributed::secret_from_env()).with_bytes_per_task(bytes))
 }

@@ -63,6 +63,18 @@ pub(crate) struct Explode {
     output: Vec<usize>,
 }
 
+impl Explode {
+    /// The operator for `output` (indices into the `grad_values` schema).
+    pub(crate) fn new(params: Arc<ParamIndex>, output: Vec<usize>) -> Self {
+        Self { params, output }
+    }
+
+    /// The param index and the output columns, for the codec.
+    pub(crate) fn parts(&self) -> (&Arc<ParamIndex>, &[usize]) {
+        (&self.params, &self.output)
+    }
+}
+
 impl GradsOperator for Explode {
     const NAME: &'static str = "ExplodeGradValuesExec";
     const ROW_LOCAL: bool = true;

@@ -80,6 +80,18 @@ pub(crate) struct Assemble {
     with_values: bool,
 }
 
+impl Assemble {
+    /// The operator for `output` (indices into the `grad_vectors` schema).
+    pub(crate) fn new(params: Arc<ParamIndex>, output: Vec<usize>, with_values: bool) -> Self {
+        Self { params, output, with_values }
+    }
+
+    /// The param index, the output columns and whether values are assembled, for the codec.
+    pub(crate) fn parts(&self) -> (&Arc<ParamIndex>, &[usize], bool) {
+        (&self.params, &self.output, self.with_values)
+    }
+}
+
 impl GradsOperator for Assemble {
     const NAME: &'static str = "AssembleGradVectorsExec";
     /// A tensor's chunks must stay in one partition: they come from one row

@@ -60,6 +60,13 @@ impl<O: GradsOperator> GradsExec<O> {
     }
 }
 
+impl<O> GradsExec<O> {
+    /// The operator.
+    pub fn operator(&self) -> &Arc<O> {
+        &self.operator
+    }
+}
+
 impl<O: GradsOperator> DisplayAs for GradsExec<O> {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let names: Vec<&str> = self.schema.fields().iter().map(|f| f.name().as_str()).collect();

@@ -69,6 +69,32 @@ impl ParamIndex {
         Ok(out)
     }
 
+    /// Every (run, param_id, name, numel), for sending the index to a worker.
+    pub fn entries(&self) -> Vec<(String, i32, String, u64)> {
+        let mut out: Vec<_> = self
+            .index
+            .iter()
+            .map(|((run, id), e)| (run.clone(), *id, self.names[e.name as usize].clone(), e.numel as u64))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The index of `entries` (as [`ParamIndex::entries`] lists them).
+    pub fn from_entries(entries: &[(String, i32, String, u64)]) -> Self {
+        let mut out = Self::default();
+        let mut by_name: HashMap<String, i32> = HashMap::new();
+        for (run, id, name, numel) in entries {
+            let next = by_name.len() as i32;
+            let key = *by_name.entry(name.clone()).or_insert_with(|| {
+                out.names.push(name.clone());
+                next
+            });
+            out.index.insert((run.clone(), *id), ParamEntry { name: key, numel: *numel as usize });
+        }
+        out
+    }
+
     /// The entry of (run, param_id), if `params` lists it.
     pub fn get(&self, run: &str, param_id: i32) -> Option<ParamEntry> {
         self.index.get(&(run.to_string(), param_id)).copied()

@@ -7,6 +7,7 @@
 //! one place, [`register_all`], so that a distributed engine can register the
 //! same set.
 
+pub mod distributed;
 pub mod error;
 mod grad_values;
 mod grad_vectors;

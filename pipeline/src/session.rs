@@ -7,16 +7,18 @@ use std::sync::Arc;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool, TrackConsumersPool, UnboundedMemoryPool};
 use datafusion::execution::object_store::ObjectStoreUrl;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use gradlake_ingest::Table;
 use gradlake_ingest::check::{CheckOptions, Severity, check_lake};
 
 use object_store::local::LocalFileSystem;
 
+use crate::distributed::Cluster;
 use crate::error::{PipelineError, Result};
 use crate::hiding_store::HidingStore;
 use crate::memory::PeakPool;
@@ -36,6 +38,8 @@ pub struct SessionOptions {
     /// Leave damaged files out of the lake's tables (each is reported in
     /// [`LakeSession::warnings`]) instead of refusing to open the lake.
     pub skip_bad_files: bool,
+    /// Run the queries' stages on these workers instead of in this process.
+    pub cluster: Option<Cluster>,
 }
 
 /// Rows per batch. Gradient rows are 16 KiB each, so DataFusion's default of
@@ -142,35 +146,57 @@ pub fn register_all(ctx: &SessionContext) {
 }
 
 fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPool>)> {
-    // Greedy, not fair: gradlake's large consumers are exact tests and sketches,
-    // which cannot spill, so dividing the limit among consumers (FairSpillPool)
-    // only fails a query that fits. The error names the largest consumers.
-    let inner: Arc<dyn MemoryPool> = match options.memory_limit {
-        Some(limit) => Arc::new(TrackConsumersPool::new(GreedyMemoryPool::new(limit), TOP_CONSUMERS)),
-        None => Arc::new(UnboundedMemoryPool::default()),
-    };
-    let pool = Arc::new(PeakPool::new(inner));
-    let mut runtime = RuntimeEnvBuilder::new().with_memory_pool(pool.clone());
-    let mode = match &options.temp_dir {
-        Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
-        None => DiskManagerMode::OsTmpDirectory,
-    };
-    runtime = runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode));
-    let mut config = SessionConfig::new().with_batch_size(BATCH_ROWS).with_information_schema(true);
+    let (runtime, pool) = runtime(options.memory_limit, options.temp_dir.clone())?;
+    let mut config = configure(SessionConfig::new().with_information_schema(true));
     if let Some(n) = options.target_partitions {
         if n == 0 {
             return Err(PipelineError::InvalidArgument("target partitions must be at least 1".into()));
         }
         config = config.with_target_partitions(n);
     }
-    // Filters on key columns are evaluated while decoding, so the 16 KiB value
-    // lists of rows that fail them are never decompressed.
-    let parquet = &mut config.options_mut().execution.parquet;
-    parquet.pushdown_filters = true;
-    parquet.reorder_filters = true;
-    let ctx = SessionContext::new_with_config_rt(config, runtime.build_arc()?).enable_url_table();
+    let mut builder = SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime);
+    if let Some(cluster) = &options.cluster {
+        builder = crate::distributed::distribute(builder, cluster)?;
+    }
+    let ctx = SessionContext::new_with_state(builder.build()).enable_url_table();
     register_all(&ctx);
     Ok((ctx, pool))
+}
+
+/// The settings every gradlake session shares, coordinator or worker.
+pub(crate) fn configure(config: SessionConfig) -> SessionConfig {
+    let mut config = config.with_batch_size(BATCH_ROWS);
+    let options = config.options_mut();
+    // Filters on key columns are evaluated while decoding, so the 16 KiB value
+    // lists of rows that fail them are never decompressed.
+    options.execution.parquet.pushdown_filters = true;
+    options.execution.parquet.reorder_filters = true;
+    config
+}
+
+/// A runtime with a memory pool bounded by `memory_limit` (and recording its
+/// peak), spilling to `temp_dir`.
+pub(crate) fn runtime(
+    memory_limit: Option<usize>,
+    temp_dir: Option<PathBuf>,
+) -> Result<(Arc<RuntimeEnv>, Arc<PeakPool>)> {
+    // Greedy, not fair: gradlake's large consumers are exact tests and sketches,
+    // which cannot spill, so dividing the limit among consumers (FairSpillPool)
+    // only fails a query that fits. The error names the largest consumers.
+    let inner: Arc<dyn MemoryPool> = match memory_limit {
+        Some(limit) => Arc::new(TrackConsumersPool::new(GreedyMemoryPool::new(limit), TOP_CONSUMERS)),
+        None => Arc::new(UnboundedMemoryPool::default()),
+    };
+    let pool = Arc::new(PeakPool::new(inner));
+    let mode = match temp_dir {
+        Some(dir) => DiskManagerMode::Directories(vec![dir]),
+        None => DiskManagerMode::OsTmpDirectory,
+    };
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(pool.clone())
+        .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
+        .build_arc()?;
+    Ok((runtime, pool))
 }
 
 /// Registers `LAKE/<table>/` as a listing table partitioned by `run`, with the

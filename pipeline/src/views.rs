@@ -56,21 +56,26 @@ pub(crate) struct GradsTable {
     derived: Derived,
 }
 
+/// The full schema of a derived table.
+pub(crate) fn derived_schema(derived: Derived) -> SchemaRef {
+    let mut fields = vec![
+        Field::new("run", dict(), true),
+        Field::new("step", DataType::Int64, false),
+        Field::new("kind", dict(), false),
+        Field::new("sample", DataType::Int64, false),
+        Field::new("param_id", DataType::Int32, false),
+        Field::new("param", dict(), true),
+    ];
+    fields.extend(match derived {
+        Derived::Values => grad_values::value_fields(),
+        Derived::Vectors => grad_vectors::value_fields(),
+    });
+    Arc::new(Schema::new(fields))
+}
+
 impl GradsTable {
     fn new(grads: Arc<dyn TableProvider>, params: Arc<ParamIndex>, derived: Derived) -> Self {
-        let mut fields = vec![
-            Field::new("run", dict(), true),
-            Field::new("step", DataType::Int64, false),
-            Field::new("kind", dict(), false),
-            Field::new("sample", DataType::Int64, false),
-            Field::new("param_id", DataType::Int32, false),
-            Field::new("param", dict(), true),
-        ];
-        fields.extend(match derived {
-            Derived::Values => grad_values::value_fields(),
-            Derived::Vectors => grad_vectors::value_fields(),
-        });
-        Self { grads, params, schema: Arc::new(Schema::new(fields)), derived }
+        Self { grads, params, schema: derived_schema(derived), derived }
     }
 }
 

@@ -182,6 +182,10 @@ pub struct RunOptions<'a> {
     pub pool: Option<&'a PeakPool>,
     /// What the budget is measured in.
     pub meter: Meter,
+    /// The session runs its stages on a cluster: keep the plans' partitioning
+    /// (the analyses that run on one partition locally, to keep one window's
+    /// groups on one core, would otherwise run on one worker).
+    pub cluster: bool,
 }
 
 /// Measures the memory a window group takes, by the chosen meter.
@@ -260,7 +264,7 @@ pub async fn run_named_with(
         let (first, last) = a.params();
         declares(first) && declares(last) && !mine.iter().any(|(n, _)| n == first || n == last)
     });
-    let _partitions = query.one_partition.then(|| OnePartition::set(ctx));
+    let _partitions = (query.one_partition && !options.cluster).then(|| OnePartition::set(ctx));
     let run = mine.iter().find(|(n, _)| n == "run").map(|(_, v)| v.as_str()).filter(|r| !r.is_empty());
     let (axis, units) = match (axis, options.passes) {
         (Some(axis), Passes::Fixed(_) | Passes::Budget { .. }) => {

@@ -754,7 +754,7 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
         let one = run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
         let mut passes = Vec::new();
-        let options = RunOptions { passes: Passes::Fixed(2), pool: None, meter: Meter::Pool };
+        let options = RunOptions { passes: Passes::Fixed(2), pool: None, meter: Meter::Pool, cluster: false };
         let windowed =
             run_named_with(lake.ctx(), query, &[], &kinds, &options, &mut |p| passes.push(p.windows)).await.unwrap();
         assert_eq!(passes.last(), Some(&windows), "{table}: {passes:?}");
@@ -804,7 +804,7 @@ async fn budget_windows_give_the_tables_of_one_pass_and_stay_within_the_budget()
         run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
         let pool = limited.memory_pool();
-        let options = RunOptions { passes, pool: Some(pool), meter: Meter::Pool };
+        let options = RunOptions { passes, pool: Some(pool), meter: Meter::Pool, cluster: false };
         let mut windows = Vec::new();
         run_named_with(limited.context(), query, &[], &kinds, &options, &mut |p| {
             windows.push(p.windows);
@@ -843,6 +843,7 @@ async fn a_step_larger_than_the_memory_limit_is_a_clear_error() {
         passes: Passes::Budget { target: 128 << 10 },
         pool: Some(tight.memory_pool()),
         meter: Meter::Pool,
+        cluster: false,
     };
     let e = run_named_with(tight.context(), named::DIMENSION_WISE, &[], &kinds, &options, &mut |_| {})
         .await

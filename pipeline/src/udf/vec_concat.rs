@@ -166,7 +166,7 @@ impl<T: Element> ConcatGroups<T> {
     }
 
     fn add(&mut self, group: usize, key: i64, values: &[T]) {
-        self.held += values.len() * size_of::<T>() + size_of::<(i64, Vec<T>)>();
+        self.held += std::mem::size_of_val(values) + size_of::<(i64, Vec<T>)>();
         self.parts[group].push((key, values.to_vec()));
     }
 

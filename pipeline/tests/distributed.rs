@@ -1,0 +1,150 @@
+//! gradlake's operators cross the network: each round-trips through
+//! [`GradlakeCodec`] and gives the rows it gave before; a worker reads only the
+//! lakes it serves; a query planned for a cluster runs its stages on the workers.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::physical_plan::{ExecutionPlan, collect, displayable};
+use datafusion_proto::bytes::{
+    physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+};
+use gradlake_ingest::WriterOptions;
+use gradlake_ingest::synth::{SynthConfig, generate};
+use gradlake_pipeline::distributed::{GradlakeCodec, LocalCluster, WorkerOptions};
+use gradlake_pipeline::{LakeSession, SessionOptions};
+
+fn write_lake(dir: &Path) {
+    let mut cfg = SynthConfig::small("r", 3, 4);
+    cfg.samples = 6;
+    cfg.draws = 3;
+    let dir = dir.to_path_buf();
+    // `generate` blocks on its writer thread: keep it off the runtime's workers.
+    std::thread::spawn(move || generate(&dir, &cfg, WriterOptions::default(), &mut |_| {}).unwrap()).join().unwrap();
+}
+
+fn sorted(batches: &[RecordBatch]) -> Vec<String> {
+    let text = pretty_format_batches(batches).unwrap().to_string();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+/// The names of the plan's nodes, depth first.
+fn node_names(plan: &Arc<dyn ExecutionPlan>) -> Vec<String> {
+    let mut out = vec![plan.name().to_string()];
+    for child in plan.children() {
+        out.extend(node_names(child));
+    }
+    out
+}
+
+/// Each operator, encoded and decoded, is the same plan (same display) and gives the same rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gradlake_operator_round_trips_through_the_codec() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let session = LakeSession::open(dir.path(), &SessionOptions::default()).await.unwrap();
+    let ctx = session.context();
+    for (operator, sql) in [
+        ("explode", "SELECT param, idx, value FROM grad_values WHERE kind = 'full' AND param = 'fc2.bias'"),
+        // (the vectors summarised, so that comparing the rows as text stays cheap)
+        (
+            "assemble with values",
+            "SELECT step, sample, param, cardinality(\"values\") AS d, vec_norm(\"values\") AS norm, \"values\"[7] AS v7 FROM grad_vectors WHERE kind = 'noise'",
+        ),
+        ("assemble without values", "SELECT run, step, kind, sample, param FROM grad_vectors WHERE step = 0"),
+    ] {
+        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+        assert!(
+            node_names(&plan).iter().any(|n| n.starts_with("Explode") || n.starts_with("Assemble")),
+            "{operator}: {}",
+            displayable(plan.as_ref()).indent(false)
+        );
+        let bytes = physical_plan_to_bytes_with_extension_codec(plan.clone(), &GradlakeCodec).unwrap();
+        let decoded = physical_plan_from_bytes_with_extension_codec(&bytes, &ctx.task_ctx(), &GradlakeCodec).unwrap();
+        assert_eq!(
+            displayable(decoded.as_ref()).indent(true).to_string(),
+            displayable(plan.as_ref()).indent(true).to_string(),
+            "{operator}"
+        );
+        let before = collect(plan, ctx.task_ctx()).await.unwrap();
+        let after = collect(decoded, ctx.task_ctx()).await.unwrap();
+        assert!(before.iter().map(RecordBatch::num_rows).sum::<usize>() > 0, "{operator}: no rows");
+        assert_eq!(sorted(&after), sorted(&before), "{operator}");
+        assert_eq!(after.first().map(|b| b.schema()), before.first().map(|b| b.schema()), "{operator}");
+    }
+}
+
+/// Bytes that are not an encoded gradlake operator are an error that says so, not a panic.
+#[tokio::test]
+async fn the_codec_names_what_it_cannot_decode() {
+    use datafusion_proto::physical_plan::{DefaultPhysicalProtoConverter, PhysicalExtensionCodec};
+    let ctx = datafusion::prelude::SessionContext::new();
+    let e = GradlakeCodec.try_decode(b"{\"version\": 99}", &[], &ctx.task_ctx(), &DefaultPhysicalProtoConverter {});
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("gradlake codec"), "{e}");
+}
+
+/// A query on a cluster runs on its workers and gives the local rows; a worker
+/// refuses a lake it does not serve, naming the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_runs_the_stages_and_reads_only_the_lakes_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (served, other) = (dir.path().join("served"), dir.path().join("other"));
+    write_lake(&served);
+    write_lake(&other);
+    let workers =
+        LocalCluster::start(3, &WorkerOptions { lakes: vec![served.clone()], memory_limit: None, secret: None })
+            .await
+            .unwrap();
+    // One byte per task: the small lake's scan is spread over every worker.
+    let cluster = workers.cluster().clone().with_bytes_per_task(Some(1));
+    let on_cluster = SessionOptions { cluster: Some(cluster), ..SessionOptions::default() };
+    let sql = "SELECT param, count(*) AS n, max(abs(value)) AS max_abs, min(value) AS lowest FROM grad_values WHERE kind = 'minibatch' GROUP BY param ORDER BY param";
+
+    let local = LakeSession::open(&served, &SessionOptions::default()).await.unwrap();
+    let expected = local.context().sql(sql).await.unwrap().collect().await.unwrap();
+    let remote = LakeSession::open(&served, &on_cluster).await.unwrap();
+    let plan = remote.context().sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+    let names = node_names(&plan);
+    assert!(names.iter().any(|n| n.starts_with("Network")), "not distributed: {names:?}");
+    let got = collect(plan, remote.context().task_ctx()).await.unwrap();
+    let (e, g) =
+        (pretty_format_batches(&expected).unwrap().to_string(), pretty_format_batches(&got).unwrap().to_string());
+    // Counts, maxima and minima do not depend on the order partial results merge in.
+    assert_eq!(g, e);
+
+    let elsewhere = LakeSession::open(&other, &on_cluster).await.unwrap();
+    let err = elsewhere.context().sql(sql).await.unwrap().collect().await.unwrap_err().to_string();
+    assert!(err.contains("outside the lakes this worker serves"), "{err}");
+}
+
+/// Workers started with a secret answer only requests that carry it, through every stage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_with_a_secret_refuse_requests_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let options =
+        WorkerOptions { lakes: vec![dir.path().to_path_buf()], memory_limit: None, secret: Some("s3cret".into()) };
+    let workers = LocalCluster::start(2, &options).await.unwrap();
+    let sql = "SELECT kind, count(*) AS n FROM grad_values GROUP BY kind ORDER BY kind";
+    let local = LakeSession::open(dir.path(), &SessionOptions::default()).await.unwrap();
+    let expected =
+        pretty_format_batches(&local.context().sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+    for (secret, ok) in [(None, false), (Some("wrong"), false), (Some("s3cret"), true)] {
+        let cluster = workers.cluster().clone().with_secret(secret.map(str::to_string)).with_bytes_per_task(Some(1));
+        let session =
+            LakeSession::open(dir.path(), &SessionOptions { cluster: Some(cluster), ..SessionOptions::default() })
+                .await
+                .unwrap();
+        let result = session.context().sql(sql).await.unwrap().collect().await;
+        match (result, ok) {
+            (Ok(batches), true) => assert_eq!(pretty_format_batches(&batches).unwrap().to_string(), expected),
+            (Err(e), false) => assert!(e.to_string().contains("x-gradlake-secret"), "{secret:?}: {e}"),
+            (r, _) => panic!("{secret:?}: {:?}", r.map(|_| "rows")),
+        }
+    }
+}
