@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use anyhow::{Context, bail};
 use gradlake_pipeline::memory::{default_memory_limit, parse_size};
+use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 use gradlake_queries::analyze::{Meter, Outcome, Passes, RunOptions, check_params, lake_kinds, run_named_with};
 use gradlake_queries::named::{self, NamedQuery};
@@ -40,8 +41,8 @@ impl FromStr for AnalyzeFormat {
 /// Arguments of `gradlake analyze`.
 #[derive(clap::Args)]
 pub struct AnalyzeArgs {
-    /// The lake to analyse.
-    pub lake: PathBuf,
+    /// The lake to analyse: a directory or a URL (s3://, gs://, az://, file://).
+    pub lake: String,
     /// Analyse only this run (default: every run, each reported separately).
     #[arg(long)]
     pub run: Option<String>,
@@ -120,8 +121,11 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     if args.list_params {
         return list_params(&queries);
     }
-    if !args.lake.is_dir() {
-        bail!("{}: not a lake directory", args.lake.display());
+    let location = LakeLocation::parse(&args.lake)?;
+    if let LakeLocation::Local(dir) = &location
+        && !dir.is_dir()
+    {
+        bail!("{}: not a lake directory", args.lake);
     }
     let mut values = args.params.clone();
     if let Some(run) = &args.run {
@@ -153,7 +157,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let options = SessionOptions { memory_limit: Some(limit), cluster, ..SessionOptions::default() };
     let rt = crate::runtime()?;
     rt.block_on(async {
-        let session = LakeSession::open(&args.lake, &options).await?;
+        let session = LakeSession::open_location(&location, &options).await?;
         for w in session.warnings() {
             eprintln!("{w}");
         }
@@ -161,8 +165,8 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         let kinds = lake_kinds(ctx, args.run.as_deref()).await?;
         if kinds.is_empty() {
             match &args.run {
-                Some(run) => bail!("{}: no gradients of run {run:?} (see `SELECT run FROM runs`)", args.lake.display()),
-                None => bail!("{}: the lake holds no gradients", args.lake.display()),
+                Some(run) => bail!("{}: no gradients of run {run:?} (see `SELECT run FROM runs`)", args.lake),
+                None => bail!("{}: the lake holds no gradients", args.lake),
             }
         }
         let mut outcomes = Vec::with_capacity(queries.len());
@@ -281,7 +285,7 @@ async fn print_json(
         analyses.push(entry);
     }
     let doc = serde_json::json!({
-        "lake": args.lake.display().to_string(),
+        "lake": args.lake.clone(),
         "run": args.run,
         "parameters": args.params.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
         "analyses": analyses,
@@ -302,8 +306,8 @@ async fn write_report(
     let sections: Vec<Section<'_>> =
         queries.iter().zip(outcomes).map(|(q, outcome)| Section { query: *q, outcome }).collect();
     let title = match &args.run {
-        Some(run) => format!("gradlake analyze {} --run {run}", args.lake.display()),
-        None => format!("gradlake analyze {}", args.lake.display()),
+        Some(run) => format!("gradlake analyze {} --run {run}", args.lake),
+        None => format!("gradlake analyze {}", args.lake),
     };
     let bar = progress::spinner("writing the report");
     let summary = write_report_to(ctx, dir, &title, &sections).await;

@@ -49,7 +49,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(crate::EXIT_DAMAGED));
     }
     crate::analyze_cmd::run(AnalyzeArgs {
-        lake: args.out.clone(),
+        lake: args.out.display().to_string(),
         run: None,
         report: Some(report.clone()),
         format: AnalyzeFormat::Table,

@@ -7,6 +7,7 @@
 mod analyze_cmd;
 mod check_cmd;
 mod demo_cmd;
+mod lake_out;
 mod progress;
 #[cfg(feature = "torch")]
 mod record_cmd;

@@ -14,14 +14,15 @@ use gradlake_recorder::record::{Optimizer, RecordConfig, record, replay};
 use gradlake_recorder::tabular::read_tabular;
 use gradlake_recorder::torchscript::TorchScriptModel;
 
+use crate::lake_out::OutputLake;
 use crate::progress;
 
 /// What both commands need: the model, the data, what to record at a noise point, and the lake.
 #[derive(clap::Args)]
 pub struct CommonArgs {
-    /// Lake directory to write into (created if missing).
+    /// Lake to write into: a directory (created if missing) or a URL (s3://, gs://, az://).
     #[arg(long)]
-    out: PathBuf,
+    out: String,
     /// Run id (default: model, dataset, seed and start time).
     #[arg(long)]
     run: Option<String>,
@@ -206,11 +207,10 @@ fn torchscript_label(file: &std::path::Path) -> String {
     format!("torchscript-{stem}")
 }
 
-fn report(verb: &str, cfg: &RecordConfig, out: &std::path::Path, stats: &WriteStats) {
+fn report(verb: &str, cfg: &RecordConfig, out: &str, stats: &WriteStats) {
     println!(
-        "{verb} run {:?} into {}: {} tensors, {} values, {} files, {:.1} MB on disk",
+        "{verb} run {:?} into {out}: {} tensors, {} values, {} files, {:.1} MB on disk",
         cfg.run,
-        out.display(),
         stats.tensors,
         stats.values,
         stats.files,
@@ -221,7 +221,7 @@ fn report(verb: &str, cfg: &RecordConfig, out: &std::path::Path, stats: &WriteSt
 pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
     let arch = architecture(&args.common)?;
     let label = arch.name();
-    let Setup { data, mut cfg, options } = setup(&args.common, args.steps, arch, label)?;
+    let Setup { data, mut cfg, mut options } = setup(&args.common, args.steps, arch, label)?;
     let model = builtin_model(&data, &cfg)?;
     cfg.lr = args.lr;
     cfg.optimizer = match args.optimizer.as_str() {
@@ -238,12 +238,13 @@ pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         cfg.checkpoint_every = args.checkpoint_every;
         cfg.checkpoint_dir = args.checkpoints;
     }
+    let out = OutputLake::prepare(&args.common.out, &cfg.run, &mut options)?;
     let bar = progress::bar(cfg.steps, "steps");
-    let stats = record(&args.common.out, &data, &model, &cfg, options, &mut |r| {
+    let stats = record(out.dir(), &data, &model, &cfg, options, &mut |r| {
         bar.set_position(r.step + 1);
         bar.set_message(format!("loss {:.4}", r.loss));
     })
-    .with_context(|| format!("recording run {:?} into {}", cfg.run, args.common.out.display()))?;
+    .with_context(|| format!("recording run {:?} into {}", cfg.run, args.common.out))?;
     bar.finish_and_clear();
     report("recorded", &cfg, &args.common.out, &stats);
     Ok(ExitCode::SUCCESS)
@@ -255,17 +256,18 @@ pub fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Some(file) => torchscript_label(file),
         None => arch.name().to_string(),
     };
-    let Setup { data, cfg, options } = setup(&args.common, 1, arch, &label)?;
+    let Setup { data, cfg, mut options } = setup(&args.common, 1, arch, &label)?;
     let mut model: Box<dyn Network> = match &args.torchscript {
         Some(file) => Box::new(TorchScriptModel::load(file)?),
         None => Box::new(builtin_model(&data, &cfg)?),
     };
+    let out = OutputLake::prepare(&args.common.out, &cfg.run, &mut options)?;
     let bar = progress::bar(0, "checkpoints");
-    let stats = replay(&args.common.out, &data, model.as_mut(), &args.checkpoints, &cfg, options, &mut |step| {
+    let stats = replay(out.dir(), &data, model.as_mut(), &args.checkpoints, &cfg, options, &mut |step| {
         bar.inc(1);
         bar.set_message(format!("step {step}"));
     })
-    .with_context(|| format!("replaying {} into {}", args.checkpoints.display(), args.common.out.display()))?;
+    .with_context(|| format!("replaying {} into {}", args.checkpoints.display(), args.common.out))?;
     bar.finish_and_clear();
     report("replayed", &cfg, &args.common.out, &stats);
     Ok(ExitCode::SUCCESS)

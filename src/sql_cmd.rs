@@ -2,11 +2,12 @@
 
 use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use gradlake_pipeline::memory::parse_size;
+use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 use gradlake_queries::{OutputFormat, params, run_statements};
 
@@ -24,7 +25,7 @@ pub struct SqlArgs {
     /// The lake whose tables and views to register. Without it only files named
     /// in the query are visible (`SELECT ... FROM 'file.parquet'`).
     #[arg(long)]
-    lake: Option<PathBuf>,
+    lake: Option<String>,
     /// Output format: table, csv, json or parquet.
     #[arg(long, default_value = "table", value_parser = |s: &str| s.parse::<OutputFormat>())]
     format: OutputFormat,
@@ -110,9 +111,9 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     params::parse_assignment(s).map_err(|e| e.to_string())
 }
 
-async fn open(lake: Option<&Path>, options: &SessionOptions) -> anyhow::Result<LakeSession> {
+async fn open(lake: Option<&str>, options: &SessionOptions) -> anyhow::Result<LakeSession> {
     Ok(match lake {
-        Some(lake) => LakeSession::open(lake, options).await?,
+        Some(lake) => LakeSession::open_location(&LakeLocation::parse(lake).context("--lake")?, options).await?,
         None => LakeSession::new(options)?,
     })
 }

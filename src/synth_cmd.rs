@@ -1,6 +1,5 @@
 //! `gradlake synth`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -8,14 +7,15 @@ use gradlake_ingest::synth::{SynthConfig, default_noise_points, generate};
 use gradlake_ingest::{GradCompression, ParamSpec, WriterOptions};
 use gradlake_pipeline::memory::parse_size;
 
+use crate::lake_out::OutputLake;
 use crate::progress;
 
 /// Arguments of `gradlake synth`.
 #[derive(clap::Args)]
 pub struct SynthArgs {
-    /// Lake directory to write into (created if missing).
+    /// Lake to write into: a directory (created if missing) or a URL (s3://, gs://, az://).
     #[arg(long)]
-    out: PathBuf,
+    out: String,
     /// Run id.
     #[arg(long, default_value = "synth")]
     run: String,
@@ -123,16 +123,17 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
     }
     cfg.noise_points = args.noise_points.unwrap_or_else(|| default_noise_points(cfg.steps));
     cfg.validate()?;
-    let options = WriterOptions {
+    let mut options = WriterOptions {
         zstd_level: args.zstd_level,
         row_group_bytes: parse_size(&args.row_group_size).context("--row-group-size")?,
         file_bytes: parse_size(&args.file_size).context("--file-size")?,
         compression: if args.uncompressed { GradCompression::Uncompressed } else { GradCompression::Zstd },
         ..WriterOptions::default()
     };
+    let out = OutputLake::prepare(&args.out, &cfg.run, &mut options)?;
     let bar = progress::bar(cfg.steps, "steps");
-    let stats = generate(&args.out, &cfg, options, &mut |done| bar.set_position(done))
-        .with_context(|| format!("writing synthetic run {:?} into {}", cfg.run, args.out.display()))?;
+    let stats = generate(out.dir(), &cfg, options, &mut |done| bar.set_position(done))
+        .with_context(|| format!("writing synthetic run {:?} into {}", cfg.run, args.out))?;
     bar.finish_and_clear();
     let truth = serde_json::to_string_pretty(&cfg)?;
     if args.json {
@@ -142,7 +143,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
         println!(
             "wrote run {:?} to {}: {} steps, {} tensors, {} values ({} non-finite), {} files, {:.1} MB on disk",
             cfg.run,
-            args.out.display(),
+            args.out,
             cfg.steps,
             stats.tensors,
             stats.values,

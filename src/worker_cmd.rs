@@ -1,12 +1,12 @@
 //! `gradlake worker`: serve query stages to coordinators (`sql|analyze --workers`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use gradlake_pipeline::distributed::{self, WorkerOptions};
 use gradlake_pipeline::memory::parse_size;
+use gradlake_pipeline::store::LakeLocation;
 
 /// Arguments of `gradlake worker`.
 #[derive(clap::Args)]
@@ -15,10 +15,10 @@ pub struct WorkerArgs {
     /// Beyond loopback only with a shared secret in GRADLAKE_WORKER_SECRET.
     #[arg(long, default_value = "127.0.0.1:7070")]
     listen: SocketAddr,
-    /// A lake on this machine that coordinators may query (repeatable). The worker reads
-    /// no other local file.
+    /// A lake coordinators may query, a directory or a URL (repeatable). The worker reads
+    /// nothing else.
     #[arg(long = "lake", value_name = "LAKE")]
-    lakes: Vec<PathBuf>,
+    lakes: Vec<String>,
     /// Memory this worker's query operators may use (e.g. 4G; default: unbounded).
     #[arg(long)]
     memory_limit: Option<String>,
@@ -38,7 +38,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         bail!("--lake: name at least one lake this worker serves");
     }
     let options = WorkerOptions {
-        lakes: args.lakes,
+        lakes: args.lakes.iter().map(|l| LakeLocation::parse(l)).collect::<Result<_, _>>().context("--lake")?,
         memory_limit: args.memory_limit.as_deref().map(parse_size).transpose().context("--memory-limit")?,
         secret,
     };

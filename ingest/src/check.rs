@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{Float32Type, Int32Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::metadata::ParquetMetaData;
 
 use crate::chunk::summarize;
 use crate::error::{IngestError, Result};
@@ -181,7 +182,30 @@ pub fn check_file(path: &Path, table: Table, deep: bool) -> std::result::Result<
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("unreadable Parquet file (truncated, or not Parquet): {e}"))?;
-    let file_meta = builder.metadata().file_metadata();
+    check_metadata(builder.metadata(), table)?;
+    let rows = builder.metadata().file_metadata().num_rows() as u64;
+    if deep {
+        let reader = builder.with_batch_size(1024).build().map_err(|e| e.to_string())?;
+        let mut row = 0u64;
+        for batch in reader {
+            let batch = batch.map_err(|e| format!("corrupt data after row {row}: {e}"))?;
+            if table == Table::Grads {
+                check_grads_batch(&batch, row)?;
+            }
+            row += batch.num_rows() as u64;
+        }
+        if row != rows {
+            return Err(format!("footer says {rows} rows but {row} were read"));
+        }
+    }
+    Ok(rows)
+}
+
+/// Verifies a file's footer as [`check_file`] does without `deep`: gradlake format version,
+/// the table it was written for, and the table's schema. For footers read from anywhere
+/// (an object store, a cache).
+pub fn check_metadata(metadata: &ParquetMetaData, table: Table) -> std::result::Result<(), String> {
+    let file_meta = metadata.file_metadata();
     let kv = |key: &str| {
         file_meta
             .key_value_metadata()
@@ -201,23 +225,9 @@ pub fn check_file(path: &Path, table: Table, deep: bool) -> std::result::Result<
     {
         return Err(format!("a {t} file in the {} table", table.name()));
     }
-    schema_matches(table, builder.schema())?;
-    let rows = file_meta.num_rows() as u64;
-    if deep {
-        let reader = builder.with_batch_size(1024).build().map_err(|e| e.to_string())?;
-        let mut row = 0u64;
-        for batch in reader {
-            let batch = batch.map_err(|e| format!("corrupt data after row {row}: {e}"))?;
-            if table == Table::Grads {
-                check_grads_batch(&batch, row)?;
-            }
-            row += batch.num_rows() as u64;
-        }
-        if row != rows {
-            return Err(format!("footer says {rows} rows but {row} were read"));
-        }
-    }
-    Ok(rows)
+    let schema = parquet::arrow::parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
+        .map_err(|e| format!("unreadable schema: {e}"))?;
+    schema_matches(table, &schema)
 }
 
 fn check_grads_batch(batch: &arrow::array::RecordBatch, first_row: u64) -> std::result::Result<(), String> {

@@ -31,4 +31,4 @@ pub mod writer;
 pub use error::IngestError;
 pub use meta::{ParamSpec, RunInfo};
 pub use schema::{CHUNK_LEN, FORMAT_VERSION, Kind, RUN_FINISHED_SCALAR, Table};
-pub use writer::{GradCompression, LakeWriter, WriteStats, WriterOptions};
+pub use writer::{FilePublisher, GradCompression, LakeWriter, WriteStats, WriterOptions};

@@ -46,6 +46,31 @@ pub struct WriterOptions {
     /// assembles the next ones and writes finished ones, in order (0: the writer
     /// thread encodes). The files are the same bytes whatever the number.
     pub encoder_threads: usize,
+    /// Called with every file the writer finishes, once it is whole and in place.
+    pub publish: Option<FilePublisher>,
+}
+
+/// A hook that receives every finished file of a [`LakeWriter`] (its final path),
+/// on the thread that finished it, e.g. to copy it to an object store and remove
+/// the local copy. Files come in the order that keeps the lake consistent
+/// (`params` before `runs`, gradients before the scalars that describe them). An
+/// error stops the writer as a failed write would.
+#[derive(Clone)]
+pub struct FilePublisher(pub Arc<PublishFn>);
+
+/// What a [`FilePublisher`] calls with each finished file's path.
+pub type PublishFn = dyn Fn(&Path) -> std::io::Result<()> + Send + Sync;
+
+impl std::fmt::Debug for FilePublisher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("FilePublisher")
+    }
+}
+
+impl FilePublisher {
+    fn publish(&self, path: &Path) -> Result<()> {
+        (self.0)(path).map_err(|e| IngestError::io(path, e))
+    }
 }
 
 /// Codec of the `grads` files (the small `runs`, `params` and `scalars` files are always ZSTD).
@@ -72,6 +97,7 @@ impl Default for WriterOptions {
             zstd_level: 1,
             compression: GradCompression::Zstd,
             encoder_threads: 2,
+            publish: None,
         }
     }
 }
@@ -151,8 +177,12 @@ impl LakeWriter {
         let mut stats = WriteStats::default();
         // params before runs: a reader that sees a run can always find its params.
         for (table, batch) in [(Table::Params, params.to_batch()), (Table::Runs, info.to_batch())] {
-            stats.bytes += write_whole_file(layout::single_file(lake, table, &info.run), table, &batch)?;
+            let path = layout::single_file(lake, table, &info.run);
+            stats.bytes += write_whole_file(path.clone(), table, &batch)?;
             stats.files += 1;
+            if let Some(publisher) = &options.publish {
+                publisher.publish(&path)?;
+            }
         }
         let budget_permits = (options.queue_bytes / PERMIT_BYTES).clamp(1, u32::MAX as usize) as u32;
         let (tx, rx) = mpsc::unbounded_channel();
@@ -480,9 +510,12 @@ impl Worker {
     fn close_grads_file(&mut self) -> Result<()> {
         self.file_max_step = None;
         if let Some(file) = self.file.take() {
-            let (_, size) = file.finish()?;
+            let (path, size) = file.finish()?;
             self.stats.files += 1;
             self.stats.bytes += size;
+            if let Some(publisher) = &self.options.publish {
+                publisher.publish(&path)?;
+            }
         }
         Ok(())
     }
@@ -501,8 +534,11 @@ impl Worker {
         let batch = RecordBatch::try_new(Table::Scalars.schema(), columns).expect("scalars schema");
         let path = self.scalars_dir.join(layout::part_name(self.next_scalars_part));
         self.next_scalars_part += 1;
-        self.stats.bytes += write_whole_file(path, Table::Scalars, &batch)?;
+        self.stats.bytes += write_whole_file(path.clone(), Table::Scalars, &batch)?;
         self.stats.files += 1;
+        if let Some(publisher) = &self.options.publish {
+            publisher.publish(&path)?;
+        }
         self.stats.scalar_rows += self.scalars.len() as u64;
         self.scalars.clear();
         Ok(())

@@ -18,6 +18,7 @@ pub mod memory;
 pub mod session;
 pub mod spectrum;
 pub mod stats;
+pub mod store;
 pub mod udf;
 mod views;
 

@@ -22,6 +22,7 @@ use crate::distributed::Cluster;
 use crate::error::{PipelineError, Result};
 use crate::hiding_store::HidingStore;
 use crate::memory::PeakPool;
+use crate::store::{EnvStores, LakeLocation, scan_store_lake};
 use crate::views;
 
 /// Settings of a query session. Every field is explicit so that the same
@@ -58,7 +59,7 @@ const TOP_CONSUMERS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(3).exp
 pub struct LakeSession {
     ctx: SessionContext,
     pool: Arc<PeakPool>,
-    lake: Option<PathBuf>,
+    lake: Option<LakeLocation>,
     warnings: Vec<String>,
 }
 
@@ -99,7 +100,39 @@ impl LakeSession {
             register_table(&session.ctx, lake, table)?;
         }
         views::register(&session.ctx).await?;
-        session.lake = Some(lake.to_path_buf());
+        session.lake = Some(LakeLocation::Local(lake.to_path_buf()));
+        Ok(session)
+    }
+
+    /// Opens the lake at `location`: a local directory as [`LakeSession::open`]; a
+    /// prefix of an object store with one listing and its footers fetched
+    /// concurrently (each verified, and kept for the queries).
+    pub async fn open_location(location: &LakeLocation, options: &SessionOptions) -> Result<Self> {
+        let lake = match location {
+            LakeLocation::Local(path) => return Self::open(path, options).await,
+            LakeLocation::Store(lake) => lake,
+        };
+        let mut session = Self::new(options)?;
+        let bucket = lake.bucket();
+        session.ctx.register_object_store(bucket, Arc::clone(lake.store()));
+        let cache = session.ctx.runtime_env().cache_manager.get_file_metadata_cache();
+        let scan = scan_store_lake(lake, Some(cache)).await?;
+        if !scan.damaged.is_empty() && !options.skip_bad_files {
+            let files = scan.damaged.iter().map(|(url, m)| (PathBuf::from(url), m.clone())).collect();
+            return Err(PipelineError::DamagedFiles { lake: lake.url().to_string(), files });
+        }
+        if !scan.hidden.is_empty() {
+            let store = HidingStore::new(Arc::clone(lake.store()), scan.hidden);
+            session.ctx.register_object_store(bucket, Arc::new(store));
+        }
+        session.warnings = scan.warnings;
+        session.warnings.extend(scan.damaged.iter().map(|(url, m)| format!("skipped damaged file {url}: {m}")));
+        for table in Table::ALL {
+            let url = ListingTableUrl::parse(format!("{}{}/", lake.url(), table.name()))?;
+            register_listing(&session.ctx, url, table)?;
+        }
+        views::register(&session.ctx).await?;
+        session.lake = Some(location.clone());
         Ok(session)
     }
 
@@ -129,8 +162,8 @@ impl LakeSession {
     }
 
     /// The lake, if one was opened.
-    pub fn lake(&self) -> Option<&Path> {
-        self.lake.as_deref()
+    pub fn lake(&self) -> Option<&LakeLocation> {
+        self.lake.as_ref()
     }
 
     /// Harmless findings from opening the lake (e.g. leftovers of a killed writer).
@@ -146,7 +179,7 @@ pub fn register_all(ctx: &SessionContext) {
 }
 
 fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPool>)> {
-    let (runtime, pool) = runtime(options.memory_limit, options.temp_dir.clone())?;
+    let (runtime, pool) = runtime(options.memory_limit, options.temp_dir.clone(), EnvStores::open())?;
     let mut config = configure(SessionConfig::new().with_information_schema(true));
     if let Some(n) = options.target_partitions {
         if n == 0 {
@@ -179,6 +212,7 @@ pub(crate) fn configure(config: SessionConfig) -> SessionConfig {
 pub(crate) fn runtime(
     memory_limit: Option<usize>,
     temp_dir: Option<PathBuf>,
+    stores: EnvStores,
 ) -> Result<(Arc<RuntimeEnv>, Arc<PeakPool>)> {
     // Greedy, not fair: gradlake's large consumers are exact tests and sketches,
     // which cannot spill, so dividing the limit among consumers (FairSpillPool)
@@ -194,6 +228,7 @@ pub(crate) fn runtime(
     };
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(pool.clone())
+        .with_object_store_registry(Arc::new(stores))
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
         .build_arc()?;
     Ok((runtime, pool))
@@ -206,6 +241,12 @@ fn register_table(ctx: &SessionContext, lake: &Path, table: Table) -> Result<()>
         .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", lake.display())))?;
     // A trailing separator makes DataFusion treat the path as a directory even if it does not exist yet.
     let url = ListingTableUrl::parse(format!("{}/", dir.display()))?;
+    register_listing(ctx, url, table)
+}
+
+/// Registers the directory `url` as `table`, partitioned by `run`, with the
+/// format's fixed schema (an empty or missing directory is an empty table).
+fn register_listing(ctx: &SessionContext, url: ListingTableUrl, table: Table) -> Result<()> {
     let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("run".to_string(), DataType::Utf8)]);

@@ -14,6 +14,7 @@ use datafusion_proto::bytes::{
 use gradlake_ingest::WriterOptions;
 use gradlake_ingest::synth::{SynthConfig, generate};
 use gradlake_pipeline::distributed::{GradlakeCodec, LocalCluster, WorkerOptions};
+use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 
 fn write_lake(dir: &Path) {
@@ -96,10 +97,12 @@ async fn a_cluster_runs_the_stages_and_reads_only_the_lakes_it_serves() {
     let (served, other) = (dir.path().join("served"), dir.path().join("other"));
     write_lake(&served);
     write_lake(&other);
-    let workers =
-        LocalCluster::start(3, &WorkerOptions { lakes: vec![served.clone()], memory_limit: None, secret: None })
-            .await
-            .unwrap();
+    let workers = LocalCluster::start(
+        3,
+        &WorkerOptions { lakes: vec![LakeLocation::Local(served.clone())], memory_limit: None, secret: None },
+    )
+    .await
+    .unwrap();
     // One byte per task: the small lake's scan is spread over every worker.
     let cluster = workers.cluster().clone().with_bytes_per_task(Some(1));
     let on_cluster = SessionOptions { cluster: Some(cluster), ..SessionOptions::default() };
@@ -127,8 +130,11 @@ async fn a_cluster_runs_the_stages_and_reads_only_the_lakes_it_serves() {
 async fn workers_with_a_secret_refuse_requests_without_it() {
     let dir = tempfile::tempdir().unwrap();
     write_lake(dir.path());
-    let options =
-        WorkerOptions { lakes: vec![dir.path().to_path_buf()], memory_limit: None, secret: Some("s3cret".into()) };
+    let options = WorkerOptions {
+        lakes: vec![LakeLocation::Local(dir.path().to_path_buf())],
+        memory_limit: None,
+        secret: Some("s3cret".into()),
+    };
     let workers = LocalCluster::start(2, &options).await.unwrap();
     let sql = "SELECT kind, count(*) AS n FROM grad_values GROUP BY kind ORDER BY kind";
     let local = LakeSession::open(dir.path(), &SessionOptions::default()).await.unwrap();

@@ -1,7 +1,10 @@
-//! The same results on one process and on a cluster of three workers (datafusion-distributed,
-//! in this process on loopback ports): every SQL example of the README and every named
-//! analysis. Integers, strings and verdicts are equal; floats agree to 1e-12 relative —
-//! only the order in which partial results merge differs.
+//! The same results on one process, on a cluster of three workers (datafusion-distributed,
+//! in this process on loopback ports), on a lake served from S3 (moto, started here), and on
+//! the cluster reading that S3 lake: every SQL example of the README and every named analysis.
+//! Integers, strings and verdicts are equal; floats agree to 1e-12 relative — only the order
+//! in which partial results merge differs.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +14,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use gradlake_ingest::WriterOptions;
 use gradlake_ingest::synth::{SynthConfig, generate};
 use gradlake_pipeline::distributed::{LocalCluster, WorkerOptions};
+use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 use gradlake_queries::analyze::{Outcome, RunOptions, lake_kinds, run_named_with};
 use gradlake_queries::named;
@@ -148,14 +152,16 @@ fn readme_queries() -> Vec<String> {
     out
 }
 
-struct Both {
+/// The same lake four ways; `local` is the reference.
+struct Sessions {
     _dir: tempfile::TempDir,
-    _workers: LocalCluster,
+    _moto: common::moto::Moto,
+    _workers: Vec<LocalCluster>,
     local: LakeSession,
-    cluster: LakeSession,
+    others: Vec<(&'static str, LakeSession)>,
 }
 
-async fn lake() -> Both {
+async fn lake() -> Sessions {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lake");
     let mut cfg = SynthConfig::small("c", 11, 6);
@@ -166,19 +172,54 @@ async fn lake() -> Both {
     std::thread::spawn(move || generate(&writer_path, &cfg, WriterOptions::default(), &mut |_| {}).unwrap())
         .join()
         .unwrap();
+    let moto = tokio::task::spawn_blocking(|| common::moto::Moto::start("lakes")).await.unwrap();
+    let s3 = LakeLocation::parse_with("s3://lakes/study/lake", &moto.options()).unwrap();
+    upload(&path, &s3).await;
+
+    let local_lake = LakeLocation::Local(path.clone());
     let workers =
-        LocalCluster::start(3, &WorkerOptions { lakes: vec![path.clone()], memory_limit: None, secret: None })
+        LocalCluster::start(3, &WorkerOptions { lakes: vec![local_lake.clone()], memory_limit: None, secret: None })
             .await
             .unwrap();
-    let local = open(&path, SessionOptions::default()).await;
+    let s3_workers =
+        LocalCluster::start(3, &WorkerOptions { lakes: vec![s3.clone()], memory_limit: None, secret: None })
+            .await
+            .unwrap();
     // One byte per task: every scan of the small lake is spread over all three workers.
-    let spread = workers.cluster().clone().with_bytes_per_task(Some(1));
-    let cluster = open(&path, SessionOptions { cluster: Some(spread), ..SessionOptions::default() }).await;
-    Both { _dir: dir, _workers: workers, local, cluster }
+    let on = |c: &LocalCluster| SessionOptions {
+        cluster: Some(c.cluster().clone().with_bytes_per_task(Some(1))),
+        ..SessionOptions::default()
+    };
+    let local = open(&local_lake, SessionOptions::default()).await;
+    let others = vec![
+        ("cluster", open(&local_lake, on(&workers)).await),
+        ("s3", open(&s3, SessionOptions::default()).await),
+        ("cluster on s3", open(&s3, on(&s3_workers)).await),
+    ];
+    Sessions { _dir: dir, _moto: moto, _workers: vec![workers, s3_workers], local, others }
 }
 
-async fn open(path: &Path, options: SessionOptions) -> LakeSession {
-    LakeSession::open(path, &options).await.unwrap()
+/// Copies a local lake's files to `to`, one PUT each.
+async fn upload(from: &Path, to: &LakeLocation) {
+    use object_store::ObjectStoreExt;
+    let LakeLocation::Store(lake) = to else { panic!("not a store") };
+    let mut stack = vec![from.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let relative = path.strip_prefix(from).unwrap().to_str().unwrap().to_string();
+            let location = object_store::path::Path::from(format!("{}/{relative}", lake.prefix()));
+            lake.store().put(&location, std::fs::read(&path).unwrap().into()).await.unwrap();
+        }
+    }
+}
+
+async fn open(lake: &LakeLocation, options: SessionOptions) -> LakeSession {
+    LakeSession::open_location(lake, &options).await.unwrap()
 }
 
 async fn run(session: &LakeSession, sql: &str) -> Vec<RecordBatch> {
@@ -187,25 +228,28 @@ async fn run(session: &LakeSession, sql: &str) -> Vec<RecordBatch> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readme_sql_examples_give_the_same_results_on_a_cluster() {
-    let both = lake().await;
+async fn readme_sql_examples_give_the_same_results_on_a_cluster_and_from_s3() {
+    let all = lake().await;
     for sql in readme_queries() {
-        let local = run(&both.local, &sql).await;
-        let cluster = run(&both.cluster, &sql).await;
-        assert_same(&sql, &local, &cluster);
+        let local = run(&all.local, &sql).await;
+        for (name, session) in &all.others {
+            assert_same(&format!("{name}: {sql}"), &local, &run(session, &sql).await);
+        }
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_named_analysis_gives_the_same_tables_on_a_cluster() {
-    let both = lake().await;
-    let kinds = lake_kinds(both.local.context(), None).await.unwrap();
-    for (session, cluster) in [(&both.local, false), (&both.cluster, true)] {
+async fn every_named_analysis_gives_the_same_tables_on_a_cluster_and_from_s3() {
+    let all = lake().await;
+    let kinds = lake_kinds(all.local.context(), None).await.unwrap();
+    let sessions = std::iter::once(("local", &all.local)).chain(all.others.iter().map(|(n, s)| (*n, s)));
+    for (name, session) in sessions {
+        let cluster = name.contains("cluster");
         let options = RunOptions { cluster, ..RunOptions::default() };
         for q in named::ALL {
             let outcome = run_named_with(session.context(), *q, &[], &kinds, &options, &mut |_| {})
                 .await
-                .unwrap_or_else(|e| panic!("{} (cluster: {cluster}): {e}", q.name));
+                .unwrap_or_else(|e| panic!("{} ({name}): {e}", q.name));
             assert!(matches!(outcome, Outcome::Ran(_)), "{} was skipped", q.name);
         }
     }
@@ -213,8 +257,10 @@ async fn every_named_analysis_gives_the_same_tables_on_a_cluster() {
         ["summary", "dimension_wise", "iteration_wise", "noise_across_params", "noise_across_draws", "spectrum"]
     {
         let sql = format!("SELECT * FROM {table}");
-        let (local, cluster) = (run(&both.local, &sql).await, run(&both.cluster, &sql).await);
+        let local = run(&all.local, &sql).await;
         assert!(local.iter().map(RecordBatch::num_rows).sum::<usize>() > 0, "{table} is empty");
-        assert_same(table, &local, &cluster);
+        for (name, session) in &all.others {
+            assert_same(&format!("{name}: {table}"), &local, &run(session, &sql).await);
+        }
     }
 }

@@ -19,7 +19,6 @@ mod codec;
 mod scoped_store;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use datafusion::common::DataFusionError;
@@ -28,7 +27,9 @@ use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionContext;
 use datafusion_distributed::{DistributedExt, SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver};
 use http::{HeaderMap, HeaderName, HeaderValue};
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
+use object_store::path::Path as StorePath;
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -36,6 +37,7 @@ pub use codec::GradlakeCodec;
 use scoped_store::ScopedStore;
 
 use crate::error::{PipelineError, Result};
+use crate::store::{EnvStores, LakeLocation};
 
 /// The header that carries a cluster's shared secret on every request.
 const SECRET_HEADER: &str = "x-gradlake-secret";
@@ -153,10 +155,9 @@ fn same_secret(given: &[u8], expected: &[u8]) -> bool {
 /// What a worker serves.
 #[derive(Debug, Clone, Default)]
 pub struct WorkerOptions {
-    /// Lakes on the local file system whose files the worker may read
-    /// (a plan that names any other local file fails). Lakes in object
-    /// stores are read through the store's own credentials.
-    pub lakes: Vec<PathBuf>,
+    /// The lakes whose files the worker may read, local or in object stores
+    /// (a plan that names any other file fails).
+    pub lakes: Vec<LakeLocation>,
     /// Memory the worker's query operators may use; `None`: unbounded.
     pub memory_limit: Option<usize>,
     /// A secret every request must carry (coordinators send it from
@@ -202,20 +203,33 @@ async fn worker_session(
 }
 
 fn worker_runtime(options: &WorkerOptions) -> Result<Arc<RuntimeEnv>> {
-    let mut roots = Vec::with_capacity(options.lakes.len());
+    let mut local_roots = Vec::new();
+    // Served prefixes of each bucket, with its store.
+    let mut buckets: Vec<(Url, Arc<dyn ObjectStore>, Vec<StorePath>)> = Vec::new();
     for lake in &options.lakes {
-        let abs = std::path::absolute(lake)
-            .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", lake.display())))?;
-        if !abs.is_dir() {
-            return Err(PipelineError::InvalidArgument(format!("{}: not a directory", lake.display())));
+        match lake {
+            LakeLocation::Local(path) => {
+                let abs = std::path::absolute(path)
+                    .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", path.display())))?;
+                if !abs.is_dir() {
+                    return Err(PipelineError::InvalidArgument(format!("{}: not a directory", path.display())));
+                }
+                let root = StorePath::from_absolute_path(&abs)
+                    .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", path.display())))?;
+                local_roots.push(root);
+            }
+            LakeLocation::Store(lake) => match buckets.iter_mut().find(|(b, _, _)| b == lake.bucket()) {
+                Some((_, _, prefixes)) => prefixes.push(lake.prefix().clone()),
+                None => buckets.push((lake.bucket().clone(), Arc::clone(lake.store()), vec![lake.prefix().clone()])),
+            },
         }
-        let root = object_store::path::Path::from_absolute_path(&abs)
-            .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", lake.display())))?;
-        roots.push(root);
     }
-    let runtime = crate::session::runtime(options.memory_limit, None)?.0;
+    let runtime = crate::session::runtime(options.memory_limit, None, EnvStores::closed())?.0;
     let local = Url::parse("file://").expect("static URL");
-    runtime.register_object_store(&local, Arc::new(ScopedStore::new(Arc::new(LocalFileSystem::new()), roots)));
+    runtime.register_object_store(&local, Arc::new(ScopedStore::new(Arc::new(LocalFileSystem::new()), local_roots)));
+    for (bucket, store, prefixes) in buckets {
+        runtime.register_object_store(&bucket, Arc::new(ScopedStore::new(store, prefixes)));
+    }
     Ok(runtime)
 }
 
