@@ -34,6 +34,12 @@ use crate::error::{PipelineError, Result};
 /// overrides it (bench/store_open.sh measures 1 against the default).
 const FOOTER_CONCURRENCY: usize = 32;
 
+/// Bytes read from the end of a file in its first request: with the session's
+/// metadata cache, DataFusion keeps the page index with the footer, so a first
+/// read this large usually gets footer, metadata and page index in one request
+/// instead of three (measured on moto: 3 requests a file without it).
+const FOOTER_HINT: usize = 256 << 10;
+
 fn footer_concurrency() -> usize {
     std::env::var("GRADLAKE_FOOTER_CONCURRENCY")
         .ok()
@@ -284,6 +290,7 @@ pub async fn scan_store_lake(lake: &StoreLake, cache: Option<Arc<FileMetadataCac
             let (store, cache) = (Arc::clone(&store), cache.clone());
             async move {
                 let fetched = DFParquetMetadata::new(store.as_ref(), &meta)
+                    .with_metadata_size_hint(Some(FOOTER_HINT))
                     .with_file_metadata_cache(cache)
                     .fetch_metadata()
                     .await;
