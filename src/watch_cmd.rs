@@ -47,6 +47,12 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     if args.sketch_rank == 0 {
         bail!("--sketch-rank must be at least 1");
     }
+    if args.lake.to_str().is_some_and(|l| l.contains("://") && !l.starts_with("file://")) {
+        bail!(
+            "{}: watch follows a lake on this machine's disk (it reads each new file as it appears); for a lake in an object store, run `gradlake analyze` on it",
+            args.lake.display()
+        );
+    }
     if args.lake.exists() && !args.lake.is_dir() {
         bail!("{}: not a lake directory", args.lake.display());
     }

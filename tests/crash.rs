@@ -79,3 +79,49 @@ fn kill_9_while_recording_leaves_only_whole_files() {
     }
     assert!(saw_visible_grads, "some kill should come after a file was published");
 }
+
+#[path = "../queries/tests/common/moto.rs"]
+#[allow(dead_code)] // the library-side options; this file passes the environment
+mod moto;
+
+/// Writing to S3 (moto on 127.0.0.1), a killed writer leaves only whole objects: files of
+/// more than one 8 MiB part go up as multipart uploads, which stay invisible until completed.
+#[test]
+fn kill_9_while_writing_to_s3_leaves_only_whole_objects() {
+    let s3 = moto::Moto::start("crash");
+    let mut saw_visible_grads = false;
+    for (i, delay_ms) in [500u64, 1500, 3000].into_iter().enumerate() {
+        let staging = tempfile::tempdir().unwrap();
+        let url = format!("s3://crash/lake{i}");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_gradlake"))
+            .args(["synth", "--out", &url, "--steps", "100000", "--params", "w:1000x500"])
+            .args(["--row-group-size", "1M", "--file-size", "12M", "--samples", "0", "--draws", "0"])
+            .envs(s3.env())
+            .env("TMPDIR", staging.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let check = Command::new(env!("CARGO_BIN_EXE_gradlake")).args(["check", &url]).envs(s3.env()).output().unwrap();
+        let text = String::from_utf8_lossy(&check.stdout).into_owned();
+        assert!(
+            check.status.success(),
+            "after kill at {delay_ms} ms: {text}{}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        saw_visible_grads |= text.contains("grads ");
+
+        let o = Command::new(env!("CARGO_BIN_EXE_gradlake"))
+            .args(["sql", "--lake", &url, "--format", "csv"])
+            .arg("SELECT count(*) AS n, count(DISTINCT step) AS steps FROM grad_vectors")
+            .envs(s3.env())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!(saw_visible_grads, "some kill should come after a grads object was uploaded");
+}
