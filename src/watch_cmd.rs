@@ -1,13 +1,13 @@
 //! `gradlake watch`: follow a run while it is recorded.
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
+use gradlake_pipeline::store::LakeLocation;
 use gradlake_queries::watch::{Latest, WatchOptions, WatchState, Watcher};
 
 use crate::analyze_cmd::AnalyzeFormat;
@@ -15,8 +15,8 @@ use crate::analyze_cmd::AnalyzeFormat;
 /// Arguments of `gradlake watch`.
 #[derive(clap::Args)]
 pub struct WatchArgs {
-    /// The lake being written.
-    pub lake: PathBuf,
+    /// The lake being written: a directory, or a URL (s3://, gs://, az://, file://).
+    pub lake: String,
     /// The run to follow.
     #[arg(long)]
     pub run: String,
@@ -47,17 +47,15 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     if args.sketch_rank == 0 {
         bail!("--sketch-rank must be at least 1");
     }
-    if args.lake.to_str().is_some_and(|l| l.contains("://") && !l.starts_with("file://")) {
-        bail!(
-            "{}: watch follows a lake on this machine's disk (it reads each new file as it appears); for a lake in an object store, run `gradlake analyze` on it",
-            args.lake.display()
-        );
-    }
-    if args.lake.exists() && !args.lake.is_dir() {
-        bail!("{}: not a lake directory", args.lake.display());
+    let lake = LakeLocation::parse(&args.lake)?;
+    if let LakeLocation::Local(dir) = &lake
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        bail!("{}: not a lake directory", dir.display());
     }
     let options = WatchOptions { significance: args.significance, sketch_rank: args.sketch_rank, ..Default::default() };
-    let mut watcher = Watcher::new(&args.lake, &args.run, options);
+    let mut watcher = Watcher::open(lake, &args.run, options)?;
     let rt = crate::runtime()?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.set_style(indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}")?);
@@ -97,7 +95,7 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         watcher.close()?;
     }
     let Some(state) = watcher.state() else {
-        bail!("{}: run {:?} never appeared (no runs/params files)", args.lake.display(), args.run);
+        bail!("{}: run {:?} never appeared (no runs/params files)", args.lake, args.run);
     };
     match args.format {
         AnalyzeFormat::Table => print_table(&args.run, &watcher, state, interrupted)?,

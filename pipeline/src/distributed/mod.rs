@@ -15,6 +15,7 @@
 //! (the exact power-law fits) is finished on one worker, holding those values:
 //! a worker's memory bounds the largest group, the cluster's the sum.
 
+mod channels;
 mod codec;
 mod scoped_store;
 
@@ -33,6 +34,7 @@ use object_store::path::Path as StorePath;
 use tokio::net::TcpListener;
 use url::Url;
 
+use channels::NamingChannels;
 pub use codec::GradlakeCodec;
 use scoped_store::ScopedStore;
 
@@ -127,6 +129,7 @@ pub(crate) fn distribute(builder: SessionStateBuilder, cluster: &Cluster) -> Res
     let mut builder = builder
         .with_distributed_planner()
         .with_distributed_worker_resolver(cluster.clone())
+        .with_distributed_channel_resolver(NamingChannels::default())
         .with_distributed_user_codec(GradlakeCodec);
     if let Some(bytes) = cluster.bytes_per_task {
         if bytes == 0 {
@@ -184,7 +187,10 @@ async fn worker_session(
     ctx: WorkerQueryContext,
     secret: Option<(Arc<HeaderMap>, Arc<String>)>,
 ) -> std::result::Result<SessionState, DataFusionError> {
-    let mut builder = ctx.builder.with_distributed_user_codec(GradlakeCodec);
+    let mut builder = ctx
+        .builder
+        .with_distributed_user_codec(GradlakeCodec)
+        .with_distributed_channel_resolver(NamingChannels::default());
     if let Some((headers, expected)) = secret {
         let given = ctx.headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
         if !same_secret(given, expected.as_bytes()) {

@@ -9,9 +9,12 @@
 //! `gradlake analyze` reassembles its tensors, and old files are never read
 //! again. Hidden `.inprogress` files are not published yet and are skipped.
 //!
+//! A lake in an object store is followed the same way: see [`source`].
+//!
 //! The run is finished when its `run_finished` scalar appears: the writer
 //! logs it after its last gradient file is published.
 
+mod source;
 mod state;
 
 use std::collections::BTreeSet;
@@ -21,9 +24,11 @@ use arrow::array::AsArray;
 use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
 use futures::StreamExt;
 use gradlake_ingest::RUN_FINISHED_SCALAR;
-use gradlake_ingest::layout::{parse_part_name, run_dir, single_file};
+use gradlake_ingest::layout::run_dir;
 use gradlake_ingest::schema::Table;
+use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, PipelineError, SessionOptions};
+use source::{LocalFile, Source};
 
 pub use state::{DimensionTest, Latest, MODEL, Rate, SpectrumRow, WatchOptions, WatchState};
 
@@ -45,6 +50,14 @@ pub enum WatchError {
         path: PathBuf,
         /// What failed.
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The object store answered with an error.
+    #[error("{url}: {source}")]
+    Store {
+        /// The object.
+        url: String,
+        /// What the store answered.
+        source: object_store::Error,
     },
     /// A sketch could not take a tensor (e.g. a param changed length).
     #[error("{path}: {source}")]
@@ -69,6 +82,7 @@ pub struct PollResult {
 
 /// Follows one run of a lake.
 pub struct Watcher {
+    source: Source,
     lake: PathBuf,
     run: String,
     state: Option<WatchState>,
@@ -81,10 +95,21 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    /// A watcher of `run` in `lake`; nothing is read until [`Watcher::poll`].
+    /// A watcher of `run` in the directory `lake`; nothing is read until [`Watcher::poll`].
     pub fn new(lake: &Path, run: &str, options: WatchOptions) -> Self {
+        Self::on(Source::Disk(lake.to_path_buf()), run, options)
+    }
+
+    /// A watcher of `run` in `lake`, a directory or a prefix in an object
+    /// store (whose objects are copied to a temporary directory one at a time).
+    pub fn open(lake: LakeLocation, run: &str, options: WatchOptions) -> Result<Self, WatchError> {
+        Ok(Self::on(Source::new(lake)?, run, options))
+    }
+
+    fn on(source: Source, run: &str, options: WatchOptions) -> Self {
         Self {
-            lake: lake.to_path_buf(),
+            lake: source.name(),
+            source,
             run: run.to_string(),
             state: None,
             options,
@@ -103,11 +128,9 @@ impl Watcher {
         if self.finished {
             return Ok(result);
         }
-        let run_file = single_file(&self.lake, Table::Runs, &self.run);
-        let params_file = single_file(&self.lake, Table::Params, &self.run);
-        if !run_file.is_file() || !params_file.is_file() {
+        let Some((run_file, params_file)) = self.source.run_files(&self.run).await? else {
             return Ok(result);
-        }
+        };
         if self.state.is_none() {
             let names = self.param_names(&run_file, &params_file).await?;
             self.state = Some(WatchState::new(self.options, names));
@@ -115,13 +138,17 @@ impl Watcher {
         // Scalars first: the finish marker is logged after the last grads file
         // is published, so every grads file listed below is then complete.
         let mut finishing = false;
-        for (part, path) in self.new_parts(Table::Scalars)? {
-            finishing |= self.read_scalars(&run_file, &params_file, &path).await?;
+        let scalars = self.source.new_parts(Table::Scalars, &self.run, |p| self.seen_scalars.contains(&p)).await?;
+        for (part, at) in scalars {
+            let file = self.source.local(Table::Scalars, &self.run, at).await?;
+            finishing |= self.read_scalars(&run_file, &params_file, &file).await?;
             self.seen_scalars.insert(part);
             result.scalars_files += 1;
         }
-        for (part, path) in self.new_parts(Table::Grads)? {
-            result.tensors += self.read_grads(&run_file, &params_file, &path).await?;
+        let grads = self.source.new_parts(Table::Grads, &self.run, |p| self.seen_grads.contains(&p)).await?;
+        for (part, at) in grads {
+            let file = self.source.local(Table::Grads, &self.run, at).await?;
+            result.tensors += self.read_grads(&run_file, &params_file, &file).await?;
             self.seen_grads.insert(part);
             result.grads_files += 1;
         }
@@ -157,29 +184,6 @@ impl Watcher {
         (self.files, self.bytes)
     }
 
-    /// Published parts of `table` not read yet, in part order.
-    fn new_parts(&self, table: Table) -> Result<Vec<(u64, PathBuf)>, WatchError> {
-        let dir = run_dir(&self.lake, table, &self.run);
-        let seen = if table == Table::Grads { &self.seen_grads } else { &self.seen_scalars };
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(WatchError::Io { path: dir, source }),
-        };
-        let mut parts = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|source| WatchError::Io { path: dir.clone(), source })?;
-            let name = entry.file_name();
-            if let Some(part) = name.to_str().and_then(parse_part_name)
-                && !seen.contains(&part)
-            {
-                parts.push((part, entry.path()));
-            }
-        }
-        parts.sort();
-        Ok(parts)
-    }
-
     async fn param_names(&self, run_file: &Path, params_file: &Path) -> Result<Vec<String>, WatchError> {
         let view = View::new(&self.lake, &self.run, run_file, params_file, None)?;
         let batches = view.query(params_file, "SELECT param_id, param FROM params ORDER BY param_id").await?;
@@ -199,7 +203,13 @@ impl Watcher {
     }
 
     /// Folds in a scalars file; true when it holds the run's finish marker.
-    async fn read_scalars(&mut self, run_file: &Path, params_file: &Path, path: &Path) -> Result<bool, WatchError> {
+    async fn read_scalars(
+        &mut self,
+        run_file: &Path,
+        params_file: &Path,
+        file: &LocalFile,
+    ) -> Result<bool, WatchError> {
+        let path = &file.path;
         let view = View::new(&self.lake, &self.run, run_file, params_file, Some((Table::Scalars, path)))?;
         let batches = view.query(path, "SELECT step, name, value FROM scalars").await?;
         let state = self.state.as_mut().expect("made before reading");
@@ -218,7 +228,8 @@ impl Watcher {
         Ok(marker)
     }
 
-    async fn read_grads(&mut self, run_file: &Path, params_file: &Path, path: &Path) -> Result<u64, WatchError> {
+    async fn read_grads(&mut self, run_file: &Path, params_file: &Path, file: &LocalFile) -> Result<u64, WatchError> {
+        let path = &file.path;
         let view = View::new(&self.lake, &self.run, run_file, params_file, Some((Table::Grads, path)))?;
         let sql = "SELECT step, CAST(kind AS VARCHAR) AS kind, param_id, \"values\" FROM grad_vectors";
         let err =
