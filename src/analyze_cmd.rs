@@ -70,15 +70,10 @@ pub struct AnalyzeArgs {
     /// many coordinates for iteration_wise. 0: everything in one pass.
     #[arg(long)]
     pub steps_per_pass: Option<u64>,
-    /// Run the analyses' stages on these `gradlake worker`s (comma-separated HOST:PORT).
-    /// Each worker bounds its own memory (`gradlake worker --memory-limit`); the analyses
-    /// then run in one pass unless --steps-per-pass is given.
-    #[arg(long, value_name = "ADDR,ADDR,...")]
-    pub workers: Option<String>,
-    /// With --workers: scan about this much of the lake's files per task (e.g. 4M; default 16M).
-    /// Smaller spreads a scan over more workers.
-    #[arg(long, value_name = "SIZE", requires = "workers")]
-    pub bytes_per_task: Option<String>,
+    /// Workers for the analyses' stages. Each worker bounds its own memory (`gradlake worker
+    /// --memory-limit`); with workers the analyses run in one pass unless --steps-per-pass is given.
+    #[command(flatten)]
+    pub cluster: crate::cluster_args::ClusterArgs,
     /// Report each analysis's time, windows and peak memory reservation on stderr.
     #[arg(long, short)]
     pub verbose: bool,
@@ -140,12 +135,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         Some(text) => parse_size(text).context("--memory-limit")?,
         None => default_memory_limit(),
     };
-    let cluster = args
-        .workers
-        .as_deref()
-        .map(|w| crate::cluster(w, args.bytes_per_task.as_deref()))
-        .transpose()
-        .context("--workers")?;
+    let cluster = args.cluster.cluster()?;
     let passes = match args.steps_per_pass {
         Some(0) => Passes::One,
         Some(n) => Passes::Fixed(n),

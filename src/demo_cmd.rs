@@ -58,8 +58,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         list_params: false,
         memory_limit: None,
         steps_per_pass: None,
-        workers: None,
-        bytes_per_task: None,
+        cluster: Default::default(),
         verbose: false,
         max_rows: 12,
     })?;

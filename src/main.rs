@@ -6,6 +6,7 @@
 
 mod analyze_cmd;
 mod check_cmd;
+mod cluster_args;
 mod demo_cmd;
 mod lake_out;
 mod progress;
@@ -99,13 +100,4 @@ fn describe(error: &anyhow::Error) -> String {
 /// A multi-threaded runtime for the query engine.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
-}
-
-/// The cluster of `--workers` (with `--bytes-per-task`), sending the shared secret of the
-/// environment if there is one.
-fn cluster(workers: &str, bytes_per_task: Option<&str>) -> anyhow::Result<gradlake_pipeline::distributed::Cluster> {
-    use anyhow::Context;
-    use gradlake_pipeline::distributed;
-    let bytes = bytes_per_task.map(gradlake_pipeline::memory::parse_size).transpose().context("--bytes-per-task")?;
-    Ok(distributed::Cluster::parse(workers)?.with_secret(distributed::secret_from_env()).with_bytes_per_task(bytes))
 }

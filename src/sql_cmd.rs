@@ -41,13 +41,8 @@ pub struct SqlArgs {
     /// Query the lake without its damaged files (each is named on stderr) instead of refusing it.
     #[arg(long)]
     skip_bad_files: bool,
-    /// Run the query's stages on these `gradlake worker`s (comma-separated HOST:PORT).
-    #[arg(long, value_name = "ADDR,ADDR,...")]
-    workers: Option<String>,
-    /// With --workers: scan about this much of the lake's files per task (e.g. 4M; default 16M).
-    /// Smaller spreads a scan over more workers.
-    #[arg(long, value_name = "SIZE", requires = "workers")]
-    bytes_per_task: Option<String>,
+    #[command(flatten)]
+    cluster: crate::cluster_args::ClusterArgs,
     /// Rows shown by the table format before it stops the query.
     #[arg(long, default_value_t = 1000)]
     max_rows: usize,
@@ -59,12 +54,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
         temp_dir: args.temp_dir.clone(),
         target_partitions: None,
         skip_bad_files: args.skip_bad_files,
-        cluster: args
-            .workers
-            .as_deref()
-            .map(|w| crate::cluster(w, args.bytes_per_task.as_deref()))
-            .transpose()
-            .context("--workers")?,
+        cluster: args.cluster.cluster()?,
     };
     if args.format == OutputFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary data: give --output FILE or pipe stdout");

@@ -1,10 +1,11 @@
 //! `gradlake worker`: serve query stages to coordinators (`sql|analyze --workers`).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use gradlake_pipeline::distributed::{self, WorkerOptions};
+use gradlake_pipeline::distributed::{self, WorkerOptions, WorkerTls};
 use gradlake_pipeline::memory::parse_size;
 use gradlake_pipeline::store::LakeLocation;
 
@@ -22,6 +23,17 @@ pub struct WorkerArgs {
     /// Memory this worker's query operators may use (e.g. 4G; default: unbounded).
     #[arg(long)]
     memory_limit: Option<String>,
+    /// Serve TLS with this certificate chain (PEM); coordinators then name the worker
+    /// https://HOST:PORT or pass --tls-ca.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Certificates (PEM) this worker trusts when it reaches other workers (default: its own
+    /// --tls-cert, for a cluster sharing one self-signed certificate).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
@@ -41,7 +53,12 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         lakes: args.lakes.iter().map(|l| LakeLocation::parse(l)).collect::<Result<_, _>>().context("--lake")?,
         memory_limit: args.memory_limit.as_deref().map(parse_size).transpose().context("--memory-limit")?,
         secret,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => Some(WorkerTls::from_files(cert, key, args.tls_ca.as_deref())?),
+            _ => None,
+        },
     };
+    let tls = options.tls.clone();
     let worker = distributed::worker(&options)?;
     let rt = crate::runtime()?;
     rt.block_on(async {
@@ -51,7 +68,7 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         println!("gradlake worker listening on {addr}");
         use std::io::Write;
         std::io::stdout().flush()?;
-        distributed::serve(worker, listener).await?;
+        distributed::serve(worker, listener, tls.as_ref()).await?;
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }

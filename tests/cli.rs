@@ -590,12 +590,18 @@ impl Workers {
     /// Starts `n` workers serving `lake`; returns them with their addresses (each asked for port 0
     /// and prints the one it got).
     fn start(n: usize, lake: &Path) -> (Self, Vec<String>) {
+        Self::start_with(n, lake, &[])
+    }
+
+    /// The same, with more arguments for each worker.
+    fn start_with(n: usize, lake: &Path, extra: &[&str]) -> (Self, Vec<String>) {
         use std::io::BufRead;
         let mut workers = Self(Vec::new());
         let mut addresses = Vec::new();
         for _ in 0..n {
             let mut child = Command::new(env!("CARGO_BIN_EXE_gradlake"))
                 .args(["worker", "--listen", "127.0.0.1:0", "--lake", lake.to_str().unwrap()])
+                .args(extra)
                 .stdout(std::process::Stdio::piped())
                 .spawn()
                 .expect("start gradlake worker");
@@ -682,6 +688,41 @@ fn sql_and_analyze_on_three_worker_processes_give_the_local_results() {
     let bad = gradlake(&["sql", "--lake", lake_arg, "--workers", "127.0.0.1", "SELECT 1"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("--workers") && stderr(&bad).contains("HOST:PORT"), "{}", stderr(&bad));
+}
+
+/// Workers started with `--tls-cert/--tls-key` answer a coordinator given `--tls-ca`, with the
+/// local results; plain HTTP to them is refused, naming the worker.
+#[test]
+fn workers_serve_tls_to_a_coordinator_that_trusts_their_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    synth(&lake, &["--seed", "6"]);
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+    let (_running, addresses) = Workers::start_with(2, &lake, &["--tls-cert", cert, "--tls-key", key]);
+    let workers = addresses.join(",");
+    let lake_arg = lake.to_str().unwrap();
+    let sql = "SELECT param, kind, count(*) AS n, max(abs(value)) AS m FROM grad_values GROUP BY param, kind ORDER BY param, kind";
+    let local = gradlake(&["sql", "--lake", lake_arg, "--format", "csv", sql]);
+    let on = |extra: &[&str]| {
+        let mut args =
+            vec!["sql", "--lake", lake_arg, "--format", "csv", "--workers", &workers, "--bytes-per-task", "1"];
+        args.extend_from_slice(extra);
+        args.push(sql);
+        gradlake(&args)
+    };
+    let remote = on(&["--tls-ca", cert]);
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    assert_eq!(stdout(&remote), stdout(&local));
+    let plain = on(&[]);
+    assert_eq!(plain.status.code(), Some(1), "{}", stdout(&plain));
+    assert!(stderr(&plain).contains("worker http://127.0.0.1:"), "{}", stderr(&plain));
+    let missing = on(&["--tls-ca", "/nonexistent/ca.pem"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("--tls-ca /nonexistent/ca.pem"), "{}", stderr(&missing));
 }
 
 #[path = "../queries/tests/common/moto.rs"]

@@ -13,7 +13,7 @@ use datafusion_proto::bytes::{
 };
 use gradlake_ingest::WriterOptions;
 use gradlake_ingest::synth::{SynthConfig, generate};
-use gradlake_pipeline::distributed::{GradlakeCodec, LocalCluster, WorkerOptions};
+use gradlake_pipeline::distributed::{Cluster, GradlakeCodec, LocalCluster, WorkerOptions, WorkerTls};
 use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 
@@ -99,7 +99,7 @@ async fn a_cluster_runs_the_stages_and_reads_only_the_lakes_it_serves() {
     write_lake(&other);
     let workers = LocalCluster::start(
         3,
-        &WorkerOptions { lakes: vec![LakeLocation::Local(served.clone())], memory_limit: None, secret: None },
+        &WorkerOptions { lakes: vec![LakeLocation::Local(served.clone())], ..WorkerOptions::default() },
     )
     .await
     .unwrap();
@@ -132,8 +132,8 @@ async fn workers_with_a_secret_refuse_requests_without_it() {
     write_lake(dir.path());
     let options = WorkerOptions {
         lakes: vec![LakeLocation::Local(dir.path().to_path_buf())],
-        memory_limit: None,
         secret: Some("s3cret".into()),
+        ..WorkerOptions::default()
     };
     let workers = LocalCluster::start(2, &options).await.unwrap();
     let sql = "SELECT kind, count(*) AS n FROM grad_values GROUP BY kind ORDER BY kind";
@@ -153,4 +153,57 @@ async fn workers_with_a_secret_refuse_requests_without_it() {
             (r, _) => panic!("{secret:?}: {:?}", r.map(|_| "rows")),
         }
     }
+}
+
+/// A self-signed certificate for 127.0.0.1, as (certificate PEM, key PEM).
+fn self_signed() -> (Vec<u8>, Vec<u8>) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    (made.cert.pem().into_bytes(), made.signing_key.serialize_pem().into_bytes())
+}
+
+/// Workers that serve TLS answer a coordinator that trusts their certificate, through every
+/// stage (they reach each other over TLS too); plain HTTP, or a certificate the coordinator
+/// does not trust, is refused with an error naming the worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_with_tls_answer_only_coordinators_that_trust_them() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let (cert, key) = self_signed();
+    let options = WorkerOptions {
+        lakes: vec![LakeLocation::Local(dir.path().to_path_buf())],
+        tls: Some(WorkerTls::from_pem(cert, key, None)),
+        ..WorkerOptions::default()
+    };
+    let workers = LocalCluster::start(2, &options).await.unwrap();
+    assert!(workers.cluster().workers().iter().all(|u| u.scheme() == "https"), "{:?}", workers.cluster());
+    // A repartitioned aggregate: the final stage's tasks read the scan stage's from the other workers.
+    let sql = "SELECT param, kind, count(*) AS n, max(abs(value)) AS m FROM grad_values GROUP BY param, kind ORDER BY param, kind";
+    let local = LakeSession::open(dir.path(), &SessionOptions::default()).await.unwrap();
+    let expected =
+        pretty_format_batches(&local.context().sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
+    let run = |cluster: Cluster| {
+        let path = dir.path().to_path_buf();
+        async move {
+            let session =
+                LakeSession::open(&path, &SessionOptions { cluster: Some(cluster), ..SessionOptions::default() })
+                    .await
+                    .unwrap();
+            let plan = session.context().sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+            assert!(node_names(&plan).iter().any(|n| n.starts_with("Network")), "not distributed");
+            collect(plan, session.context().task_ctx()).await
+        }
+    };
+    let trusted = workers.cluster().clone().with_bytes_per_task(Some(1));
+    let got = run(trusted).await.unwrap();
+    assert_eq!(pretty_format_batches(&got).unwrap().to_string(), expected);
+
+    let plain: Vec<String> =
+        workers.cluster().workers().iter().map(|u| u.as_str().replacen("https", "http", 1)).collect();
+    let err = run(Cluster::new(&plain).unwrap().with_bytes_per_task(Some(1))).await.unwrap_err().to_string();
+    assert!(err.contains("worker http://127.0.0.1:"), "{err}");
+
+    let (stranger, _) = self_signed();
+    let untrusting = Cluster::new(&plain).unwrap().with_tls(Some(stranger)).unwrap().with_bytes_per_task(Some(1));
+    let err = run(untrusting).await.unwrap_err().to_string();
+    assert!(err.contains("worker https://127.0.0.1:") && err.contains("certificate"), "{err}");
 }

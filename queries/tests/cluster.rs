@@ -178,13 +178,11 @@ async fn lake() -> Sessions {
 
     let local_lake = LakeLocation::Local(path.clone());
     let workers =
-        LocalCluster::start(3, &WorkerOptions { lakes: vec![local_lake.clone()], memory_limit: None, secret: None })
+        LocalCluster::start(3, &WorkerOptions { lakes: vec![local_lake.clone()], ..WorkerOptions::default() })
             .await
             .unwrap();
     let s3_workers =
-        LocalCluster::start(3, &WorkerOptions { lakes: vec![s3.clone()], memory_limit: None, secret: None })
-            .await
-            .unwrap();
+        LocalCluster::start(3, &WorkerOptions { lakes: vec![s3.clone()], ..WorkerOptions::default() }).await.unwrap();
     // One byte per task: every scan of the small lake is spread over all three workers.
     let on = |c: &LocalCluster| SessionOptions {
         cluster: Some(c.cluster().clone().with_bytes_per_task(Some(1))),

@@ -1,19 +1,21 @@
-//! How a coordinator (or a worker feeding another) reaches workers: the
-//! default gRPC channels, each wrapped so that every error it yields names the
-//! worker it came from.
+//! How a coordinator (or a worker feeding another) reaches workers: one gRPC
+//! channel per worker, over TLS for `https://` workers, each wrapped so that
+//! every error it yields names the worker it came from.
 //!
 //! Without the wrapper, a worker that dies mid-query surfaces as a bare
 //! "h2 protocol error: error reading a body from connection", and a user with
 //! ten workers cannot tell which one to look at.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
-use datafusion_distributed::grpc::DefaultChannelResolver;
+use datafusion_distributed::grpc::{BoxCloneSyncChannel, create_worker_client};
 use datafusion_distributed::{
     ChannelResolver, CoordinatorToWorkerMsg, ExecuteTaskRequest, GetWorkerInfoRequest, GetWorkerInfoResponse,
     SetPlanRequest, WorkerChannel, WorkerToCoordinatorMsg,
@@ -21,23 +23,71 @@ use datafusion_distributed::{
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use http::HeaderMap;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 use url::Url;
 
-/// Channels to workers whose errors name the worker.
+/// How long a worker may take to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Channels to workers whose errors name the worker. Clones share their
+/// connections, so a worker keeps one per peer across the tasks it runs.
 #[derive(Clone, Default)]
 pub(crate) struct NamingChannels {
-    inner: DefaultChannelResolver,
+    /// Certificates trusted for `https://` workers; `None`: the system's roots.
+    ca_pem: Option<Arc<Vec<u8>>>,
+    connected: Arc<Mutex<HashMap<Url, Channel>>>,
+}
+
+impl NamingChannels {
+    /// Channels that trust the certificates of `ca_pem` (PEM) for `https://` workers.
+    pub(crate) fn trusting(ca_pem: Option<Arc<Vec<u8>>>) -> Self {
+        Self { ca_pem, connected: Arc::default() }
+    }
+
+    async fn channel(&self, url: &Url) -> Result<Channel> {
+        if let Some(channel) = self.connected.lock().expect("not poisoned").get(url) {
+            return Ok(channel.clone());
+        }
+        let address = url.as_str().trim_end_matches('/');
+        let unreachable = |e: &dyn std::error::Error| {
+            DataFusionError::Execution(format!("cannot reach worker {address}: {}", error_chain(e)))
+        };
+        let mut endpoint =
+            Endpoint::from_shared(url.to_string()).map_err(|e| unreachable(&e))?.connect_timeout(CONNECT_TIMEOUT);
+        if url.scheme() == "https" {
+            let tls = match &self.ca_pem {
+                Some(pem) => ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem.as_slice())),
+                None => ClientTlsConfig::new().with_native_roots(),
+            };
+            endpoint = endpoint.tls_config(tls).map_err(|e| unreachable(&e))?;
+        }
+        let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
+        self.connected.lock().expect("not poisoned").insert(url.clone(), channel.clone());
+        Ok(channel)
+    }
 }
 
 #[async_trait]
 impl ChannelResolver for NamingChannels {
     async fn get_worker_client_for_url(&self, url: &Url) -> Result<Box<dyn WorkerChannel>> {
-        let inner = self.inner.get_worker_client_for_url(url).await.map_err(|e| {
-            let address = url.as_str().trim_end_matches('/');
-            DataFusionError::Execution(format!("cannot reach worker {address}: {}", connect_cause(&e)))
-        })?;
+        let inner = create_worker_client(BoxCloneSyncChannel::new(self.channel(url).await?));
         Ok(Box::new(NamedWorker { url: Arc::new(url.clone()), inner }))
     }
+}
+
+/// An error and its sources, each once ("transport error: tcp connect error: Connection refused").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut out = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
 }
 
 /// A worker's channel that adds the worker's address to its errors.
@@ -52,17 +102,6 @@ fn from_worker(url: &Url, error: DataFusionError) -> DataFusionError {
     // The root cause alone: the transport's errors repeat themselves through their wrappers.
     let cause = root_cause(&error);
     DataFusionError::Execution(format!("worker {address} failed or stopped answering during the query: {cause}"))
-}
-
-/// What the transport said, without the resolver's wrappers (which repeat it).
-fn connect_cause(error: &DataFusionError) -> String {
-    // The resolver keeps the transport error only as text, in its context line:
-    // "tonic::transport::Error(Transport, ConnectError(ConnectError(\"tcp connect error\", ADDR, Os { … })))".
-    let text = error.to_string();
-    match text.rsplit_once("ConnectError(") {
-        Some((_, tail)) => tail.lines().next().unwrap_or_default().trim_end_matches(')').to_string(),
-        None => root_cause(error),
-    }
 }
 
 fn root_cause(error: &DataFusionError) -> String {

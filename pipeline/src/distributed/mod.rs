@@ -58,6 +58,8 @@ pub struct Cluster {
     workers: Vec<Url>,
     secret: Option<String>,
     bytes_per_task: Option<usize>,
+    /// Certificates (PEM) trusted for `https://` workers; `None`: the system's roots.
+    tls_ca: Option<Arc<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -67,12 +69,14 @@ impl std::fmt::Debug for Cluster {
             .field("workers", &self.workers)
             .field("secret", &self.secret.is_some())
             .field("bytes_per_task", &self.bytes_per_task)
+            .field("tls_ca", &self.tls_ca.is_some())
             .finish()
     }
 }
 
 impl Cluster {
-    /// The workers listening at `addresses` (`host:port` or `http://host:port`).
+    /// The workers listening at `addresses` (`host:port`, `http://host:port`, or
+    /// `https://host:port` for workers that serve TLS).
     pub fn new<S: AsRef<str>>(addresses: &[S]) -> Result<Self> {
         let workers = addresses
             .iter()
@@ -80,9 +84,11 @@ impl Cluster {
                 let a = a.as_ref().trim();
                 let url = if a.contains("://") { a.to_string() } else { format!("http://{a}") };
                 match Url::parse(&url) {
-                    Ok(u) if u.scheme() == "http" && u.host().is_some() && u.port().is_some() => Ok(u),
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() && u.port().is_some() => {
+                        Ok(u)
+                    }
                     Ok(_) | Err(_) => Err(PipelineError::InvalidArgument(format!(
-                        "worker address {a:?}: expected HOST:PORT (e.g. 127.0.0.1:7070)"
+                        "worker address {a:?}: expected HOST:PORT (e.g. 127.0.0.1:7070) or https://HOST:PORT"
                     ))),
                 }
             })
@@ -90,7 +96,21 @@ impl Cluster {
         if workers.is_empty() {
             return Err(PipelineError::InvalidArgument("a cluster needs at least one worker address".into()));
         }
-        Ok(Self { workers, secret: None, bytes_per_task: None })
+        Ok(Self { workers, secret: None, bytes_per_task: None, tls_ca: None })
+    }
+
+    /// Reaches every worker over TLS (addresses without a scheme become
+    /// `https://`), trusting the certificates of `ca_pem` (PEM), or the
+    /// system's roots when `None`.
+    pub fn with_tls(mut self, ca_pem: Option<Vec<u8>>) -> Result<Self> {
+        for url in &mut self.workers {
+            if url.scheme() == "http" {
+                let https = url.as_str().replacen("http://", "https://", 1);
+                *url = Url::parse(&https).map_err(|e| PipelineError::InvalidArgument(format!("{https}: {e}")))?;
+            }
+        }
+        self.tls_ca = ca_pem.map(Arc::new);
+        Ok(self)
     }
 
     /// Sends `secret` with every request, for workers started with the same secret.
@@ -129,7 +149,7 @@ pub(crate) fn distribute(builder: SessionStateBuilder, cluster: &Cluster) -> Res
     let mut builder = builder
         .with_distributed_planner()
         .with_distributed_worker_resolver(cluster.clone())
-        .with_distributed_channel_resolver(NamingChannels::default())
+        .with_distributed_channel_resolver(NamingChannels::trusting(cluster.tls_ca.clone()))
         .with_distributed_user_codec(GradlakeCodec);
     if let Some(bytes) = cluster.bytes_per_task {
         if bytes == 0 {
@@ -166,6 +186,45 @@ pub struct WorkerOptions {
     /// A secret every request must carry (coordinators send it from
     /// [`SECRET_ENV`]); required to listen beyond loopback.
     pub secret: Option<String>,
+    /// Serve TLS with this identity (and reach other workers over TLS).
+    pub tls: Option<WorkerTls>,
+}
+
+/// A worker's TLS identity, and the certificates it trusts when it reaches
+/// other workers (its own certificate when no CA is given: one self-signed
+/// certificate shared by a cluster).
+#[derive(Clone)]
+pub struct WorkerTls {
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
+    ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for WorkerTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("WorkerTls").field("ca", &self.ca_pem.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl WorkerTls {
+    /// An identity from PEM text: a certificate chain, its private key, and optionally a CA.
+    pub fn from_pem(cert_pem: Vec<u8>, key_pem: Vec<u8>, ca_pem: Option<Vec<u8>>) -> Self {
+        Self { cert_pem, key_pem, ca_pem }
+    }
+
+    /// An identity read from PEM files, naming a file that cannot be read.
+    pub fn from_files(cert: &std::path::Path, key: &std::path::Path, ca: Option<&std::path::Path>) -> Result<Self> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", path.display())))
+        };
+        Ok(Self { cert_pem: read(cert)?, key_pem: read(key)?, ca_pem: ca.map(read).transpose()? })
+    }
+
+    /// What this worker trusts when it reaches other workers.
+    fn trusted(&self) -> Arc<Vec<u8>> {
+        Arc::new(self.ca_pem.clone().unwrap_or_else(|| self.cert_pem.clone()))
+    }
 }
 
 /// A worker: gradlake's functions and operators over a runtime that reads only `options.lakes`.
@@ -175,9 +234,12 @@ pub fn worker(options: &WorkerOptions) -> Result<Worker> {
         Some(s) => Some((Arc::new(secret_headers(s)?), Arc::new(s.clone()))),
         None => None,
     };
+    // One set of channels for all tasks: a worker keeps one connection per peer.
+    let channels = NamingChannels::trusting(options.tls.as_ref().map(WorkerTls::trusted));
     let worker = Worker::from_session_builder(move |ctx: WorkerQueryContext| {
         let secret = secret.clone();
-        async move { worker_session(ctx, secret).await }
+        let channels = channels.clone();
+        async move { worker_session(ctx, secret, channels).await }
     });
     Ok(worker.with_runtime_env(runtime))
 }
@@ -186,11 +248,10 @@ pub fn worker(options: &WorkerOptions) -> Result<Worker> {
 async fn worker_session(
     ctx: WorkerQueryContext,
     secret: Option<(Arc<HeaderMap>, Arc<String>)>,
+    channels: NamingChannels,
 ) -> std::result::Result<SessionState, DataFusionError> {
-    let mut builder = ctx
-        .builder
-        .with_distributed_user_codec(GradlakeCodec)
-        .with_distributed_channel_resolver(NamingChannels::default());
+    let mut builder =
+        ctx.builder.with_distributed_user_codec(GradlakeCodec).with_distributed_channel_resolver(channels);
     if let Some((headers, expected)) = secret {
         let given = ctx.headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
         if !same_secret(given, expected.as_bytes()) {
@@ -239,10 +300,17 @@ fn worker_runtime(options: &WorkerOptions) -> Result<Arc<RuntimeEnv>> {
     Ok(runtime)
 }
 
-/// Serves `worker` on `listener` until the process ends.
-pub async fn serve(worker: Worker, listener: TcpListener) -> Result<()> {
+/// Serves `worker` on `listener` until the process ends, over TLS when `tls` is given.
+pub async fn serve(worker: Worker, listener: TcpListener, tls: Option<&WorkerTls>) -> Result<()> {
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    tonic::transport::Server::builder()
+    let mut server = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+        server = server
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .map_err(|e| PipelineError::InvalidArgument(format!("TLS certificate or key: {e}")))?;
+    }
+    server
         .add_service(worker.into_worker_server())
         .serve_with_incoming(incoming)
         .await
@@ -271,12 +339,17 @@ impl LocalCluster {
             let addr = listener.local_addr().map_err(|e| PipelineError::InvalidArgument(e.to_string()))?;
             addresses.push(addr.to_string());
             let worker = worker(options)?;
+            let tls = options.tls.clone();
             tasks.push(tokio::spawn(async move {
                 // A worker that stops early shows up as the coordinator's connection error.
-                let _ = serve(worker, listener).await;
+                let _ = serve(worker, listener, tls.as_ref()).await;
             }));
         }
-        Ok(Self { cluster: Cluster::new(&addresses)?, tasks })
+        let mut cluster = Cluster::new(&addresses)?;
+        if let Some(tls) = &options.tls {
+            cluster = cluster.with_tls(Some(tls.trusted().to_vec()))?;
+        }
+        Ok(Self { cluster, tasks })
     }
 
     /// The addresses of its workers, for [`crate::SessionOptions::cluster`].
