@@ -162,6 +162,17 @@ async fn grad_vectors_reassembles_every_tensor_and_feeds_spectra() {
     };
     assert!(e.contains("vec_concat") && e.contains("key 1"), "{e}");
 
+    // grad_values' long rows placed back by vec_agg are the tensors the writer stored.
+    let n = query_text(&s, "SELECT count(*) AS n FROM grad_vectors").await;
+    let same = query_text(
+        &s,
+        "SELECT count(*) AS n FROM (SELECT run, step, kind, sample, param_id, vec_agg(value, idx) AS v \
+         FROM grad_values GROUP BY run, step, kind, sample, param_id) a \
+         JOIN grad_vectors b USING (run, step, kind, sample, param_id) WHERE a.v = b.\"values\"",
+    )
+    .await;
+    assert_eq!(same, n);
+
     // Across steps, w moves by 1000·step along the all-ones vector: the covariance
     // has one nonzero eigenvalue, 1000² · var(0..9) · W_LEN, var(0..9) = 55/6.
     let eig = query(&s, "SELECT cov_spectrum(values, 'gram') FROM grad_vectors WHERE run = 'a' AND param = 'w'").await;

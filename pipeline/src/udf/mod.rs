@@ -25,11 +25,13 @@ mod row_udf;
 mod sample_groups;
 mod sample_state;
 mod sample_udaf;
+mod single_group;
 mod sketch_merge;
 mod sketch_spectrum;
 mod spectrum_fit;
 mod spectrum_ks_test;
 mod stable_alpha;
+mod vec_agg;
 mod vec_concat;
 mod vec_helpers;
 mod vectors;
@@ -56,6 +58,7 @@ pub fn aggregates() -> Vec<AggregateUDF> {
         AggregateUDF::from(CovUdaf::<cov_sketch::CovSketch>::new()),
         AggregateUDF::from(CovUdaf::<sketch_merge::SketchMerge>::new()),
         AggregateUDF::from(vec_concat::VecConcat::default()),
+        AggregateUDF::from(vec_agg::VecAgg::default()),
     ]
 }
 

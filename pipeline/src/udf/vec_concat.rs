@@ -25,13 +25,14 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, PrimitiveArray};
 use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
-use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
 
 use super::args::check_arity;
 use super::sample_groups::passes;
 use super::sample_state::Element;
+use super::single_group::SingleGroup;
 use super::vectors::coerce_vector;
 
 const NAME: &str = "vec_concat";
@@ -301,36 +302,5 @@ impl<T: Element> GroupsAccumulator for ConcatGroups<T> {
 
     fn size(&self) -> usize {
         size_of_val(self) + self.held + self.parts.capacity() * size_of::<Vec<(i64, Vec<T>)>>()
-    }
-}
-
-/// The groups accumulator driven as the accumulator of one group.
-#[derive(Debug)]
-struct SingleGroup<T>(ConcatGroups<T>);
-
-/// Row 0 of `array`, or a NULL of its type when it is empty (no row was ever seen).
-fn first(array: &ArrayRef) -> Result<ScalarValue> {
-    if array.is_empty() { ScalarValue::try_from(array.data_type()) } else { ScalarValue::try_from_array(array, 0) }
-}
-
-impl<T: Element> Accumulator for SingleGroup<T> {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.0.update_batch(values, &vec![0; values[0].len()], None, 1)
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        first(&self.0.evaluate(EmitTo::All)?)
-    }
-
-    fn size(&self) -> usize {
-        self.0.size()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        self.0.state(EmitTo::All)?.iter().map(first).collect()
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        self.0.merge_batch(states, &vec![0; states[0].len()], 1)
     }
 }
