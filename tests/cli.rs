@@ -313,6 +313,12 @@ fn record_writes_a_lake_that_checks_and_bad_options_are_named() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stderr).contains("run scripts/setup-digits"));
+    let o = Command::new(env!("CARGO_BIN_EXE_gradlake"))
+        .args(["record", "--out", lake, "--dataset", "mnist"])
+        .env("GRADLAKE_DEPS_DIR", dir.path())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stderr).contains("run scripts/setup-mnist"));
 
     let o = gradlake(&["record", "--out", lake, "--model", "resnet"]);
     assert_eq!(o.status.code(), Some(1));

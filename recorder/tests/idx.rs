@@ -35,3 +35,27 @@ fn bad_idx_files_are_named() {
     let err = Dataset::idx(dir.path(), "train").unwrap_err().to_string();
     assert!(err.contains("no uncompressed train*idx3*"), "{err}");
 }
+
+/// The real digits scripts/setup-mnist makes (run by scripts/test) have the pixel statistics
+/// published for MNIST's training set: mean 0.1307 and standard deviation 0.3081 (the values
+/// torchvision's MNIST examples normalise with), and all ten classes.
+#[test]
+fn setup_mnist_gives_real_mnist_digits() {
+    let deps = std::env::var_os("GRADLAKE_DEPS_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.deps"),
+        std::path::PathBuf::from,
+    );
+    let dir = deps.join("mnist");
+    assert!(dir.join("train-images-idx3-ubyte").is_file(), "{}: run scripts/setup-mnist", dir.display());
+    let train = Dataset::idx(&dir, "train").unwrap();
+    let test = Dataset::idx(&dir, "t10k").unwrap();
+    assert_eq!((train.len(), test.len(), train.feature_count(), train.classes), (8000, 2000, 784, 10));
+    let mean = train.features.mean(tch::Kind::Double).double_value(&[]);
+    let std = train.features.to_kind(tch::Kind::Double).std(false).double_value(&[]);
+    assert!((mean - 0.1307).abs() < 0.003, "mean {mean}");
+    assert!((std - 0.3081).abs() < 0.003, "std {std}");
+    // Every class at least 5% of the examples: a real, shuffled split.
+    let counts = train.labels.bincount(None::<tch::Tensor>, 10);
+    let counts: Vec<i64> = Vec::try_from(&counts).unwrap();
+    assert!(counts.iter().all(|&c| c > 400), "{counts:?}");
+}
