@@ -60,11 +60,15 @@ impl Architecture {
     }
 }
 
-/// One forward pass, with the inputs and outputs of the fully connected layers
+/// One forward pass, with the inputs and outputs of every layer with weights
 /// (what vectorised per-sample gradients need).
 pub struct Forward {
     /// Class scores, [batch, classes].
     pub logits: Tensor,
+    /// Input of each convolution, [batch, channels, height, width].
+    pub conv_inputs: Vec<Tensor>,
+    /// Output of each convolution (before the ReLU), [batch, out channels, height, width].
+    pub conv_outputs: Vec<Tensor>,
     /// Input of each fully connected layer, [batch, in].
     pub linear_inputs: Vec<Tensor>,
     /// Output of each fully connected layer (before the ReLU), [batch, out].
@@ -81,6 +85,8 @@ pub struct Model {
     pub vs: nn::VarStore,
     arch: Architecture,
     convs: Vec<nn::Conv2D>,
+    /// Each convolution's zero padding (stride and dilation are 1).
+    conv_padding: Vec<i64>,
     linears: Vec<nn::Linear>,
     /// (name, tensor) of every param, in layer order.
     params: Vec<(String, Tensor)>,
@@ -98,6 +104,7 @@ impl Model {
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let mut convs = Vec::new();
+        let mut conv_padding = Vec::new();
         let mut linears = Vec::new();
         let mut names = Vec::new();
         let widths: Vec<i64> = match &arch {
@@ -118,6 +125,7 @@ impl Model {
                 let pad = nn::ConvConfig { padding: 2, ..Default::default() };
                 convs.push(nn::conv2d(&root / "conv1", 1, 6, 5, pad));
                 convs.push(nn::conv2d(&root / "conv2", 6, 16, 5, Default::default()));
+                conv_padding.extend([2, 0]);
                 names.extend(["conv1", "conv2"].map(String::from));
                 vec![16 * 5 * 5, 120, 84, classes]
             }
@@ -138,7 +146,7 @@ impl Model {
                 params.push((name, tensor.shallow_clone()));
             }
         }
-        Ok(Self { vs, arch, convs, linears, params })
+        Ok(Self { vs, arch, convs, conv_padding, linears, params })
     }
 
     /// The architecture.
@@ -151,20 +159,25 @@ impl Model {
         &self.params
     }
 
-    /// Whether every param belongs to a fully connected layer, so that
-    /// per-sample gradients can be computed in one pass.
-    pub fn all_linear(&self) -> bool {
-        self.convs.is_empty()
+    /// The convolutions, in layer order (their params come first), each with
+    /// its zero padding (stride and dilation are 1).
+    pub fn convs(&self) -> impl Iterator<Item = (&nn::Conv2D, i64)> {
+        self.convs.iter().zip(self.conv_padding.iter().copied())
     }
 
     /// The forward pass on a batch of flattened examples [batch, features].
     pub fn forward(&self, x: &Tensor) -> Forward {
+        let mut conv_inputs = Vec::with_capacity(self.convs.len());
+        let mut conv_outputs = Vec::with_capacity(self.convs.len());
         let mut a = if self.convs.is_empty() {
             x.shallow_clone()
         } else {
             let mut h = x.view([-1, 1, 28, 28]);
             for conv in &self.convs {
-                h = conv.forward(&h).relu().max_pool2d_default(2);
+                let z = conv.forward(&h);
+                conv_inputs.push(h);
+                h = z.relu().max_pool2d_default(2);
+                conv_outputs.push(z);
             }
             h.flatten(1, -1)
         };
@@ -177,7 +190,7 @@ impl Model {
             a = if i == last { z.shallow_clone() } else { z.relu() };
             linear_outputs.push(z);
         }
-        Forward { logits: a, linear_inputs, linear_outputs }
+        Forward { logits: a, conv_inputs, conv_outputs, linear_inputs, linear_outputs }
     }
 }
 

@@ -3,7 +3,7 @@
 //! vectorised per-sample path.
 
 use gradlake_recorder::data::Dataset;
-use gradlake_recorder::gradients::{full_gradient, per_sample_linear, per_sample_loop};
+use gradlake_recorder::gradients::{full_gradient, per_sample_loop, per_sample_vectorised};
 use gradlake_recorder::model::{Architecture, Model};
 use tch::Kind;
 
@@ -11,6 +11,13 @@ fn tiny() -> (Dataset, Model) {
     tch::set_num_threads(1);
     let data = Dataset::synthetic(40, 3, 1).unwrap();
     let model = Model::new(Architecture::Mlp { hidden: vec![5] }, data.feature_count(), data.image_side, 3, 7).unwrap();
+    (data, model)
+}
+
+fn lenet() -> (Dataset, Model) {
+    tch::set_num_threads(1);
+    let data = Dataset::synthetic(24, 3, 2).unwrap();
+    let model = Model::new(Architecture::Lenet, data.feature_count(), data.image_side, 3, 5).unwrap();
     (data, model)
 }
 
@@ -24,7 +31,18 @@ fn full_loss(model: &Model, data: &Dataset) -> f64 {
 
 #[test]
 fn full_gradient_matches_central_differences() {
-    let (data, mut model) = tiny();
+    let (data, model) = tiny();
+    central_differences(data, model);
+}
+
+/// LeNet's convolutions, pooling and fully connected layers, checked the same way.
+#[test]
+fn lenet_full_gradient_matches_central_differences() {
+    let (data, model) = lenet();
+    central_differences(data, model);
+}
+
+fn central_differences(data: Dataset, mut model: Model) {
     // f64 weights and inputs: differences of the loss are then accurate to ~1e-10.
     model.vs.double();
     let data = Dataset { features: data.features.to_kind(Kind::Double), ..data };
@@ -57,7 +75,18 @@ fn full_gradient_matches_central_differences() {
 #[test]
 fn vectorised_per_sample_gradients_equal_the_per_example_loop() {
     let (data, model) = tiny();
-    let index: Vec<i64> = vec![0, 3, 17, 18, 39];
+    vectorised_equals_loop(data, model, vec![0, 3, 17, 18, 39]);
+}
+
+/// Convolutions too: each example's conv gradient from the unfolded input (im2col) is the
+/// one its own backward pass gives, over more examples than one group holds.
+#[test]
+fn lenet_vectorised_per_sample_gradients_equal_the_per_example_loop() {
+    let (data, model) = lenet();
+    vectorised_equals_loop(data, model, (0..20).rev().collect());
+}
+
+fn vectorised_equals_loop(data: Dataset, model: Model, index: Vec<i64>) {
     let mut looped = vec![vec![Vec::new(); model.params().len()]; index.len()];
     per_sample_loop(&model, &data, &index, &mut |pos, param, v| {
         looped[pos][param] = v;
@@ -65,7 +94,7 @@ fn vectorised_per_sample_gradients_equal_the_per_example_loop() {
     })
     .unwrap();
     let mut seen = 0;
-    per_sample_linear(&model, &data, &index, &mut |pos, param, v| {
+    per_sample_vectorised(&model, &data, &index, &mut |pos, param, v| {
         let want = &looped[pos][param];
         assert_eq!(v.len(), want.len());
         // f32 round-off, relative to the tensor's largest entry.
@@ -82,7 +111,7 @@ fn vectorised_per_sample_gradients_equal_the_per_example_loop() {
     // over every example is the full-batch gradient.
     let all: Vec<i64> = (0..data.len()).collect();
     let mut sum = vec![Vec::new(); model.params().len()];
-    per_sample_linear(&model, &data, &all, &mut |_, param, v| {
+    per_sample_vectorised(&model, &data, &all, &mut |_, param, v| {
         if sum[param].is_empty() {
             sum[param] = vec![0.0f64; v.len()];
         }
@@ -101,7 +130,7 @@ fn vectorised_per_sample_gradients_equal_the_per_example_loop() {
 }
 
 #[test]
-fn lenet_checks_its_input_and_records_per_sample_gradients_by_the_loop() {
+fn lenet_checks_its_input_and_records_every_per_sample_gradient() {
     tch::set_num_threads(1);
     let data = Dataset::synthetic(8, 2, 3).unwrap();
     let err = Model::new(Architecture::Lenet, 64, Some(8), 2, 0).err().unwrap().to_string();
