@@ -50,15 +50,34 @@ async fn gaussian_test_matches_scipy_and_statsmodels() {
 #[tokio::test]
 async fn gof_is_deterministic_and_separates_power_laws_from_gaussians() {
     let s = session(&[some(fixture("pareto_2_5_600")), some(fixture("abs_gaussian_800"))]);
-    let sql = "SELECT g, powerlaw_gof(x, 200, 7) AS a, powerlaw_gof(x, 200, 7) AS b FROM t GROUP BY g ORDER BY g";
-    let b = &rows(&s, sql).await[0];
+    // Separate queries: within one, DataFusion computes two identical calls once.
+    let p = |seed: u64, options: &'static str| {
+        let s = &s;
+        async move {
+            let sql = format!("SELECT g, powerlaw_gof(x, 200, {seed}{options}) AS a FROM t GROUP BY g ORDER BY g");
+            let b = &rows(s, &sql).await[0];
+            for g in 0..2 {
+                assert_eq!(field_i64(b, g, 1, "reps"), 200);
+            }
+            (field_f64(b, 0, 1, "p_value"), field_f64(b, 1, 1, "p_value"), b.clone())
+        }
+    };
+    let (pareto, gauss, b) = p(7, "").await;
+    let again = p(7, "").await;
+    assert_eq!((again.0, again.1), (pareto, gauss), "same seed, same p");
+    let other = p(8, "").await;
+    assert_ne!((other.0, other.1), (pareto, gauss), "another seed draws other replicates");
     for g in 0..2 {
-        assert_eq!(field_f64(b, g, 1, "p_value"), field_f64(b, g, 2, "p_value"), "same seed, same p");
-        assert_eq!(field_i64(b, g, 1, "reps"), 200);
         let alpha = reference(["pareto_2_5_600", "abs_gaussian_800"][g])["alpha"].as_f64().unwrap();
-        assert!((field_f64(b, g, 1, "alpha") - alpha).abs() < 1e-9);
+        assert!((field_f64(&b, g, 1, "alpha") - alpha).abs() < 1e-9);
     }
-    assert!(field_f64(b, 0, 1, "p_value") > 0.1, "Pareto sample: a power law is plausible");
+    assert!(pareto > 0.1, "Pareto sample: a power law is plausible (p = {pareto})");
+    // |Gaussian| with the free xmin: the search settles on its last 51 values, a tail too short
+    // for the test to tell a Gaussian from a power law (p = 0.295) — the low power the README
+    // discusses; no assertion on it. Over the whole sample it is rejected outright.
+    let _ = gauss;
+    let (_, gauss_all, _) = p(7, ", 'xmin=all'").await;
+    assert!(gauss_all < 0.01, "|Gaussian| over the whole sample is no power law: p = {gauss_all}");
     let e = error(&s, "SELECT powerlaw_gof(x) FROM t").await;
     assert!(e.contains("powerlaw_gof") && e.contains("reps"), "{e}");
     let e = error(&s, "SELECT powerlaw_gof(x, 0) FROM t").await;
