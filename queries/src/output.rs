@@ -3,9 +3,13 @@
 use std::io::Write;
 use std::str::FromStr;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, StringArray, make_array};
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -15,7 +19,8 @@ use parquet::file::properties::WriterProperties;
 pub enum OutputFormat {
     /// An aligned text table, for a terminal. Buffers up to a row limit.
     Table,
-    /// CSV with a header row.
+    /// CSV with a header row. Struct columns are spread into one column per
+    /// field (`t.alpha`, `t.xmin`, …); lists and maps are written as text (`[1.0, 2.0]`).
     Csv,
     /// A JSON array of row objects.
     Json,
@@ -106,7 +111,7 @@ impl<W: Write + Send> ResultWriter<W> {
                 }
                 return Ok(!*truncated);
             }
-            Sink::Csv(w) => w.write(batch).map_err(arrow_err)?,
+            Sink::Csv(w) => w.write(&csv_columns(batch).map_err(arrow_err)?).map_err(arrow_err)?,
             Sink::Json(w) => w.write(batch).map_err(arrow_err)?,
             Sink::Parquet(w) => w.write(batch)?,
         }
@@ -141,6 +146,60 @@ impl<W: Write + Send> ResultWriter<W> {
             }
         }
     }
+}
+
+/// `batch` as CSV can hold it: each struct column spread into its fields, named
+/// `column.field` (recursively; a NULL struct makes its fields NULL), and every other
+/// nested column (lists, maps) as its display text, as the table format shows it.
+fn csv_columns(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    fn flat(
+        name: &str,
+        array: &ArrayRef,
+        fields: &mut Vec<Field>,
+        columns: &mut Vec<ArrayRef>,
+    ) -> Result<(), ArrowError> {
+        match array.data_type() {
+            DataType::Struct(children) => {
+                let parent = array.as_struct();
+                for (child, values) in children.iter().zip(parent.columns()) {
+                    let nulls = NullBuffer::union(parent.nulls(), values.nulls());
+                    let values = make_array(values.to_data().into_builder().nulls(nulls).build()?);
+                    flat(&format!("{name}.{}", child.name()), &values, fields, columns)?;
+                }
+            }
+            DataType::List(_)
+            | DataType::LargeList(_)
+            | DataType::ListView(_)
+            | DataType::LargeListView(_)
+            | DataType::FixedSizeList(..)
+            | DataType::Map(..)
+            | DataType::Union(..) => {
+                let formatter = ArrayFormatter::try_new(array.as_ref(), &FormatOptions::default())?;
+                let text: StringArray =
+                    (0..array.len()).map(|i| array.is_valid(i).then(|| formatter.value(i).to_string())).collect();
+                fields.push(Field::new(name, DataType::Utf8, true));
+                columns.push(Arc::new(text));
+            }
+            other => {
+                fields.push(Field::new(name, other.clone(), true));
+                columns.push(Arc::clone(array));
+            }
+        }
+        Ok(())
+    }
+    let nested = |t: &DataType| t.is_nested() || matches!(t, DataType::Map(..) | DataType::Union(..));
+    if !batch.schema().fields().iter().any(|f| nested(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let (mut fields, mut columns) = (Vec::new(), Vec::new());
+    for (field, array) in batch.schema().fields().iter().zip(batch.columns()) {
+        flat(field.name(), array, &mut fields, &mut columns)?;
+    }
+    RecordBatch::try_new_with_options(
+        Arc::new(Schema::new(fields)),
+        columns,
+        &RecordBatchOptions::new().with_row_count(Some(batch.num_rows())),
+    )
 }
 
 /// Rows of `batches` as JSON objects (an array), as `--format json` writes them.
@@ -190,6 +249,35 @@ mod tests {
         assert_eq!(render(OutputFormat::Csv, 0).0, "step,value\n1,0.5\n2,1.5\n");
         let json = render(OutputFormat::Json, 0).0;
         assert_eq!(json, "[{\"step\":1,\"value\":0.5},{\"step\":2,\"value\":1.5}]\n");
+    }
+
+    /// What `SELECT powerlaw_fit(x) AS t, eigenvalues` gives: a struct (NULL in one row) and a list.
+    #[test]
+    fn csv_spreads_structs_into_fields_and_writes_lists_as_text() {
+        use arrow::array::{Float64Builder, ListBuilder, StructArray};
+        let alpha = Arc::new(Float64Array::from(vec![2.5, 9.0])) as ArrayRef;
+        let n = Arc::new(Int64Array::from(vec![10, 20])) as ArrayRef;
+        let t = StructArray::try_new(
+            vec![Field::new("alpha", DataType::Float64, true), Field::new("n", DataType::Int64, true)].into(),
+            vec![alpha, n],
+            Some(NullBuffer::from(vec![true, false])),
+        )
+        .unwrap();
+        let mut eig = ListBuilder::new(Float64Builder::new());
+        eig.values().append_slice(&[3.0, 1.5]);
+        eig.append(true);
+        eig.append(false);
+        let eig = eig.finish();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("t", t.data_type().clone(), true),
+            Field::new("eig", eig.data_type().clone(), true),
+        ]));
+        let b = RecordBatch::try_new(schema, vec![Arc::new(t), Arc::new(eig)]).unwrap();
+        let mut out = Vec::new();
+        let mut w = ResultWriter::new(OutputFormat::Csv, b.schema(), &mut out, 0).unwrap();
+        w.write(&b).unwrap();
+        w.finish().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "t.alpha,t.n,eig\n2.5,10,\"[3.0, 1.5]\"\n,,\n");
     }
 
     #[test]
