@@ -7,9 +7,12 @@ use std::str::FromStr;
 
 use anyhow::{Context, bail};
 use gradlake_pipeline::memory::{default_memory_limit, parse_size};
+use gradlake_pipeline::stats::powerlaw_options::XminRule;
 use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
-use gradlake_queries::analyze::{Meter, Outcome, Passes, RunOptions, check_params, lake_kinds, run_named_with};
+use gradlake_queries::analyze::{
+    Meter, Outcome, Passes, RunOptions, XMIN_PARAM, check_params, lake_kinds, run_named_with,
+};
 use gradlake_queries::named::{self, NamedQuery};
 use gradlake_queries::output::batches_to_json;
 use gradlake_queries::params;
@@ -58,6 +61,11 @@ pub struct AnalyzeArgs {
     /// Set an analysis parameter, e.g. `coordinates=512` (repeatable; `--list-params` shows them).
     #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
+    /// Run the power-law tests of dimension_wise, iteration_wise and noise under each of these
+    /// xmin rules (comma-separated; the first is plotted), and show their verdicts side by side:
+    /// csn (CSN's free xmin), csn:K, top:F (the largest fraction F of |g|), value:X, all.
+    #[arg(long, value_delimiter = ',', value_name = "RULE,...")]
+    pub xmin: Vec<String>,
     /// List every analysis's parameters with their defaults, and exit.
     #[arg(long)]
     pub list_params: bool,
@@ -131,6 +139,7 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     // AnalyzeError's message already holds its source: keep anyhow from printing it twice.
     check_params(&queries, &values).map_err(|e| anyhow::anyhow!("--param: {e}"))?;
+    let xmin_rules = xmin_rules(&args.xmin, &values)?;
     let limit = match args.memory_limit.as_deref() {
         Some(text) => parse_size(text).context("--memory-limit")?,
         None => default_memory_limit(),
@@ -160,8 +169,13 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
             }
         }
         let mut outcomes = Vec::with_capacity(queries.len());
-        let run_options =
-            RunOptions { passes, pool: Some(session.memory_pool()), meter: Meter::Process, cluster: distributed };
+        let run_options = RunOptions {
+            passes,
+            pool: Some(session.memory_pool()),
+            meter: Meter::Process,
+            cluster: distributed,
+            xmin_rules: &xmin_rules,
+        };
         for q in &queries {
             let bar = progress::spinner(format!("{}: {}", q.name, q.title));
             let started = std::time::Instant::now();
@@ -194,13 +208,32 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         }
         match args.format {
             AnalyzeFormat::Table => print_tables(&queries, &outcomes, args.max_rows)?,
-            AnalyzeFormat::Json => print_json(ctx, &args, &queries, &outcomes).await?,
+            AnalyzeFormat::Json => print_json(ctx, &args, &xmin_rules, &queries, &outcomes).await?,
         }
         if let Some(dir) = &args.report {
-            write_report(ctx, &args, dir, &queries, &outcomes).await?;
+            write_report(ctx, &args, &xmin_rules, dir, &queries, &outcomes).await?;
         }
         anyhow::Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The rules of `--xmin`, each checked, without repeats; an error when the
+/// rule is also given as `--param xmin=…`.
+fn xmin_rules(given: &[String], values: &[(String, String)]) -> anyhow::Result<Vec<String>> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    if values.iter().any(|(n, _)| n == XMIN_PARAM) {
+        bail!("give the xmin rule either as --xmin or as --param xmin=..., not both");
+    }
+    let mut rules: Vec<String> = Vec::with_capacity(given.len());
+    for rule in given.iter().map(|r| r.trim()) {
+        rule.parse::<XminRule>().map_err(|e| anyhow::anyhow!("--xmin {rule}: {e}"))?;
+        if !rules.iter().any(|r| r == rule) {
+            rules.push(rule.to_string());
+        }
+    }
+    Ok(rules)
 }
 
 /// How far the resident memory may grow while a group of windows runs, for a
@@ -250,6 +283,7 @@ fn print_tables(queries: &[NamedQuery], outcomes: &[Outcome], max_rows: usize) -
 async fn print_json(
     ctx: &datafusion::prelude::SessionContext,
     args: &AnalyzeArgs,
+    xmin_rules: &[String],
     queries: &[NamedQuery],
     outcomes: &[Outcome],
 ) -> anyhow::Result<()> {
@@ -278,6 +312,7 @@ async fn print_json(
         "lake": args.lake.clone(),
         "run": args.run,
         "parameters": args.params.iter().map(|(n, v)| (n.clone(), serde_json::Value::from(v.as_str()))).collect::<serde_json::Map<_, _>>(),
+        "xmin_rules": xmin_rules,
         "analyses": analyses,
     });
     let mut out = std::io::stdout().lock();
@@ -289,6 +324,7 @@ async fn print_json(
 async fn write_report(
     ctx: &datafusion::prelude::SessionContext,
     args: &AnalyzeArgs,
+    xmin_rules: &[String],
     dir: &std::path::Path,
     queries: &[NamedQuery],
     outcomes: &[Outcome],
@@ -300,7 +336,7 @@ async fn write_report(
         None => format!("gradlake analyze {}", args.lake),
     };
     let bar = progress::spinner("writing the report");
-    let summary = write_report_to(ctx, dir, &title, &sections).await;
+    let summary = write_report_to(ctx, dir, &title, &sections, xmin_rules).await;
     bar.finish_and_clear();
     let summary = summary?;
     eprintln!("report: {} ({} plots)", summary.index.display(), summary.plots.len());

@@ -55,6 +55,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         format: AnalyzeFormat::Table,
         only: Vec::new(),
         params: Vec::new(),
+        xmin: Vec::new(),
         list_params: false,
         memory_limit: None,
         steps_per_pass: None,

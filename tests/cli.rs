@@ -177,6 +177,50 @@ fn memory_limit_bounds_a_query_that_must_spill_or_fail_cleanly() {
     }
 }
 
+/// `analyze --xmin`: the verdicts under each rule, side by side in the report's table and
+/// as rows of the summaries; a rule that does not parse is named before anything runs.
+#[test]
+fn analyze_compares_xmin_rules_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    synth(&lake, &[]);
+    let l = lake.to_str().unwrap();
+    let report = dir.path().join("report");
+    let o = gradlake(&[
+        "analyze",
+        l,
+        "--only",
+        "dimension_wise,noise",
+        "--xmin",
+        "csn,top:0.2,all",
+        "--format",
+        "json",
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["xmin_rules"], serde_json::json!(["csn", "top:0.2", "all"]));
+    for analysis in doc["analyses"].as_array().unwrap() {
+        let mut rules: Vec<&str> =
+            analysis["summary"].as_array().unwrap().iter().map(|r| r["xmin_rule"].as_str().unwrap()).collect();
+        rules.sort();
+        rules.dedup();
+        assert_eq!(rules, ["all", "csn", "top:0.2"], "{}", analysis["name"]);
+    }
+    let html = std::fs::read_to_string(report.join("index.html")).unwrap();
+    for rule in ["csn", "top:0.2", "all"] {
+        assert!(html.contains(&format!("data-rule=\"{rule}\"")), "no column for {rule}");
+    }
+
+    let o = gradlake(&["analyze", l, "--only", "dimension_wise", "--xmin", "csn,top:2"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--xmin top:2"), "{}", stderr(&o));
+    let o = gradlake(&["analyze", l, "--xmin", "all", "--param", "xmin=csn"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("--xmin") && stderr(&o).contains("--param xmin"), "{}", stderr(&o));
+}
+
 #[test]
 fn demo_on_a_synthetic_lake_checks_analyses_and_writes_the_report() {
     let dir = tempfile::tempdir().unwrap();

@@ -17,6 +17,7 @@
 -- param coordinates = 256 : coordinates sampled from the whole model
 -- param significance = 0.05 : level of both tests
 -- param lr_significance = 0.1 : a power law is called heavier than an exponential when the likelihood ratio favours it with p below this (Clauset et al. 2009)
+-- param xmin = 'csn' : the tail the power-law tests fit: csn (CSN's free xmin), csn:K (over K quantile candidates), top:F (the largest fraction F of the values), value:X, all (the whole sample); analyze --xmin compares several
 -- param phases = 1 : training phases the steps are cut into (1 = the whole run)
 -- param first_coordinate = 0 : rank of the first sampled coordinate analysed (analyze runs a window of coordinates at a time)
 -- param last_coordinate = 9223372036854775807 : rank of the last sampled coordinate analysed
@@ -51,7 +52,7 @@ phased AS (
     JOIN last_steps l ON l.run = g.run
     WHERE g.kind = 'minibatch' AND ($run = '' OR g.run = $run)
 )
-SELECT run, phase, param, idx, steps,
+SELECT run, phase, param, idx, steps, $xmin AS xmin_rule,
        t['alpha'] AS alpha, t['xmin'] AS xmin, t['ks'] AS ks, t['ks_critical'] AS ks_critical,
        t['n_tail'] AS n_tail, t['power_law'] AS power_law,
        gauss['ks_p_value'] AS gaussian_p_value, gauss['excess_kurtosis'] AS excess_kurtosis,
@@ -59,16 +60,16 @@ SELECT run, phase, param, idx, steps,
        vs_exp['loglik_ratio'] AS lr_exponential, vs_exp['p_value'] AS lr_p_value,
        COALESCE(vs_exp['loglik_ratio'] > 0 AND vs_exp['p_value'] < $lr_significance, false) AS heavier_than_exponential
 FROM (
-    SELECT run, phase, param, idx, count(*) AS steps, powerlaw_ks_test(abs(value), $significance) AS t,
-           gaussian_test(value) AS gauss, powerlaw_compare(abs(value), 'exponential') AS vs_exp
+    SELECT run, phase, param, idx, count(*) AS steps, powerlaw_ks_test(abs(value), $significance, 'xmin=' || $xmin) AS t,
+           gaussian_test(value) AS gauss, powerlaw_compare(abs(value), 'exponential', 'xmin=' || $xmin) AS vs_exp
     FROM phased
     GROUP BY run, phase, param, idx
 );
 
-SELECT run, phase, count(*) AS coordinates, min(steps) AS min_steps,
+SELECT run, phase, xmin_rule, count(*) AS coordinates, min(steps) AS min_steps,
        avg(CASE WHEN power_law THEN 1.0 ELSE 0.0 END) AS power_law_rate,
        avg(CASE WHEN heavier_than_exponential THEN 1.0 ELSE 0.0 END) AS heavy_tail_rate,
        avg(CASE WHEN gaussian THEN 1.0 ELSE 0.0 END) AS gaussian_rate
 FROM iteration_wise
-GROUP BY run, phase
-ORDER BY run, phase;
+GROUP BY run, phase, xmin_rule
+ORDER BY run, phase, xmin_rule;

@@ -186,6 +186,11 @@ pub struct RunOptions<'a> {
     /// (the analyses that run on one partition locally, to keep one window's
     /// groups on one core, would otherwise run on one worker).
     pub cluster: bool,
+    /// The xmin rules (`csn`, `top:0.1`, `all`, …) the analyses that declare
+    /// [`XMIN_PARAM`] run under, one pass each, their rows told apart by the
+    /// column `xmin_rule`; empty: the script's default. Ignored for an analysis
+    /// given `xmin` as a parameter.
+    pub xmin_rules: &'a [String],
 }
 
 /// Measures the memory a window group takes, by the chosen meter.
@@ -234,11 +239,12 @@ pub struct Progress {
 }
 
 /// [`run_named`], a window at a time when the analysis declares one (and the
-/// user did not set its bounds) and `options.passes` asks for it. Exact
+/// user did not set its bounds) and `options.passes` asks for it, and once per
+/// rule of [`RunOptions::xmin_rules`] when it declares `xmin`. Exact
 /// per-group statistics hold their groups' values, so one pass over a long run
 /// holds every step's values at once; in windows, memory is bounded by the
-/// window, not by the run's length. The first window creates each table, the
-/// others insert into it, and the summary runs once at the end.
+/// window, not by the run's length. Each window's (and rule's) rows are added to
+/// the tables, and the summary runs once at the end, over every rule.
 pub async fn run_named_with(
     ctx: &SessionContext,
     query: NamedQuery,
@@ -258,20 +264,73 @@ pub async fn run_named_with(
     let err = |source| AnalyzeError::DataFusion { analysis: query.name, source };
     let param_err = |source| AnalyzeError::Param { analysis: query.name, source };
     let declared = params::declared(query.sql).map_err(param_err)?;
-    let declares = |name: &str| declared.iter().any(|d| d.name == name);
     let mine = own_params(query, values)?;
+    let _partitions = (query.one_partition && !options.cluster).then(|| OnePartition::set(ctx));
+    // Each rule is a pass of its own: one pass computing every rule would hold
+    // each group's values once per rule.
+    let rules: Vec<Option<&str>> = if declared.iter().any(|d| d.name == XMIN_PARAM)
+        && !options.xmin_rules.is_empty()
+        && !mine.iter().any(|(n, _)| n == XMIN_PARAM)
+    {
+        options.xmin_rules.iter().map(|r| Some(r.as_str())).collect()
+    } else {
+        vec![None]
+    };
+    let mut tables: Vec<(String, SchemaRef, Vec<RecordBatch>)> = Vec::new();
+    for rule in rules {
+        let mut bound = mine.clone();
+        if let Some(rule) = rule {
+            bound.push((XMIN_PARAM.to_string(), rule.to_string()));
+        }
+        for (name, schema, batches) in rule_tables(ctx, query, &declared, &bound, options, progress).await? {
+            match tables.iter_mut().find(|(n, _, _)| *n == name) {
+                Some((_, _, all)) => all.extend(batches),
+                None => tables.push((name, schema, batches)),
+            }
+        }
+    }
+    for (name, schema, batches) in tables {
+        ctx.deregister_table(name.as_str()).map_err(err)?;
+        let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
+        ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
+    }
+    // The summary reads the complete tables.
+    let sql = params::bind(query.sql, &mine).map_err(param_err)?;
+    let mut last = Vec::new();
+    for statement in DFParser::parse_sql(&sql).map_err(err)? {
+        if created_table(&statement).is_none() {
+            last = execute(ctx, statement).await.map_err(err)?;
+        }
+    }
+    Ok(Outcome::Ran(last))
+}
+
+/// The parameter of the paper-style analyses that picks the power-law tail (`csn`, `top:0.1`, …).
+pub const XMIN_PARAM: &str = "xmin";
+
+/// The rows of the tables `query` creates with the parameters `values`: in one
+/// pass, or a window at a time (see [`run_named_with`]).
+async fn rule_tables(
+    ctx: &SessionContext,
+    query: NamedQuery,
+    declared: &[params::ParamDecl],
+    values: &[(String, String)],
+    options: &RunOptions<'_>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<(String, SchemaRef, Vec<RecordBatch>)>, AnalyzeError> {
+    let err = |source| AnalyzeError::DataFusion { analysis: query.name, source };
+    let declares = |name: &str| declared.iter().any(|d| d.name == name);
     let axis = [Axis::Steps, Axis::Coordinates].into_iter().find(|a| {
         let (first, last) = a.params();
-        declares(first) && declares(last) && !mine.iter().any(|(n, _)| n == first || n == last)
+        declares(first) && declares(last) && !values.iter().any(|(n, _)| n == first || n == last)
     });
-    let _partitions = (query.one_partition && !options.cluster).then(|| OnePartition::set(ctx));
-    let run = mine.iter().find(|(n, _)| n == "run").map(|(_, v)| v.as_str()).filter(|r| !r.is_empty());
+    let run = values.iter().find(|(n, _)| n == "run").map(|(_, v)| v.as_str()).filter(|r| !r.is_empty());
     let (axis, units) = match (axis, options.passes) {
         (Some(axis), Passes::Fixed(_) | Passes::Budget { .. }) => {
             let units = match axis {
                 Axis::Steps => step_units(ctx, run, query.kinds).await.map_err(err)?,
                 Axis::Coordinates => {
-                    let count = param_value(&declared, &mine, "coordinates").unwrap_or(0);
+                    let count = param_value(declared, values, "coordinates").unwrap_or(0);
                     coordinate_units(ctx, run, query.kinds, count).await.map_err(err)?
                 }
             };
@@ -281,15 +340,10 @@ pub async fn run_named_with(
     };
     let Some(axis) = axis.filter(|_| units.len() > 1) else {
         let measurement = Measurement::start(options);
-        let sql = params::bind(query.sql, &mine).map_err(param_err)?;
-        let statements = DFParser::parse_sql(&sql).map_err(err)?;
-        let mut last = Vec::new();
-        for statement in statements {
-            last = execute(ctx, statement).await.map_err(|e| out_of_memory(query, None, e))?;
-        }
+        let tables = run_tables(ctx.clone(), query, values.to_vec(), None).await?;
         let peak = measurement.taken().unwrap_or(0);
         progress(Progress { axis: None, done: 1, total: 1, windows: 1, peak });
-        return Ok(Outcome::Ran(last));
+        return Ok(tables);
     };
     let mut sizer = match options.passes {
         Passes::Budget { target } => Some(Sizer::new(target)),
@@ -343,8 +397,8 @@ pub async fn run_named_with(
         let runs: Vec<_> = group
             .iter()
             .map(|&(a, b, _)| {
-                let window = (units[a].key, units[b - 1].key);
-                tokio::spawn(run_window(ctx.clone(), query, mine.clone(), axis, window))
+                let window = (axis, (units[a].key, units[b - 1].key));
+                tokio::spawn(run_tables(ctx.clone(), query, values.to_vec(), Some(window)))
             })
             .collect();
         for run in runs {
@@ -365,43 +419,34 @@ pub async fn run_named_with(
         windows += group.len();
         progress(Progress { axis: Some(axis), done, total, windows: windows as u64, peak });
     }
-    for (name, schema, batches) in tables {
-        ctx.deregister_table(name.as_str()).map_err(err)?;
-        let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
-        ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
-    }
-    // The summary reads the complete tables.
-    let sql = params::bind(query.sql, &mine).map_err(param_err)?;
-    let mut last = Vec::new();
-    for statement in DFParser::parse_sql(&sql).map_err(err)? {
-        if created_table(&statement).is_none() {
-            last = execute(ctx, statement).await.map_err(err)?;
-        }
-    }
-    Ok(Outcome::Ran(last))
+    Ok(tables)
 }
 
-/// Runs the `CREATE TABLE ... AS` statements of one window of `query` and
-/// returns each table's rows; nothing is registered. A window's statements may
-/// not read the tables the script creates (windows run at once, and each sees
-/// only the lake).
-async fn run_window(
+/// Runs the `CREATE TABLE ... AS` statements of `query` (of one window, when
+/// given) and returns each table's rows. Without a window each table is
+/// registered as it is made, for the script's later statements; a window's
+/// statements may not read the tables the script creates (windows run at once,
+/// and each sees only the lake), and nothing is registered.
+async fn run_tables(
     ctx: SessionContext,
     query: NamedQuery,
     values: Vec<(String, String)>,
-    axis: Axis,
-    (first, last): (i64, i64),
+    window: Option<(Axis, (i64, i64))>,
 ) -> Result<Vec<(String, SchemaRef, Vec<RecordBatch>)>, AnalyzeError> {
     let err = |source| AnalyzeError::DataFusion { analysis: query.name, source };
     let mut bound = values;
-    let (first_name, last_name) = axis.params();
-    bound.push((first_name.into(), first.to_string()));
-    bound.push((last_name.into(), last.to_string()));
+    if let Some((axis, (first, last))) = window {
+        let (first_name, last_name) = axis.params();
+        bound.push((first_name.into(), first.to_string()));
+        bound.push((last_name.into(), last.to_string()));
+    }
     let sql = params::bind(query.sql, &bound).map_err(|source| AnalyzeError::Param { analysis: query.name, source })?;
     let mut out = Vec::new();
     for statement in DFParser::parse_sql(&sql).map_err(err)? {
         let Some((name, select)) = created_table(&statement) else { continue };
-        if let Some(t) = query.tables.iter().find(|t| contains_word(&select, t)) {
+        if window.is_some()
+            && let Some(t) = query.tables.iter().find(|t| contains_word(&select, t))
+        {
             return Err(err(DataFusionError::Plan(format!(
                 "{}: table {name} reads table {t} of the same script, which a window cannot",
                 query.name
@@ -409,9 +454,14 @@ async fn run_window(
         }
         let df = ctx.sql(&select).await.map_err(err)?;
         let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(|e| out_of_memory(query, Some((axis, first, last)), e))?;
+        let batches = df.collect().await.map_err(|e| out_of_memory(query, window, e))?;
         // The rows' own schema (the plan's may differ in nullability); every window's is the same plan's.
         let schema = batches.first().map_or(planned, RecordBatch::schema);
+        if window.is_none() {
+            ctx.deregister_table(name.as_str()).map_err(err)?;
+            let table = MemTable::try_new(schema.clone(), vec![batches.clone()]).map_err(err)?;
+            ctx.register_table(name.as_str(), Arc::new(table)).map_err(err)?;
+        }
         out.push((name, schema, batches));
     }
     Ok(out)
@@ -537,13 +587,13 @@ async fn largest_tensor(ctx: &SessionContext) -> Result<Option<(String, i64)>, D
 }
 
 /// A DataFusion error, told as the memory limit when it is one.
-fn out_of_memory(query: NamedQuery, window: Option<(Axis, i64, i64)>, e: DataFusionError) -> AnalyzeError {
+fn out_of_memory(query: NamedQuery, window: Option<(Axis, (i64, i64))>, e: DataFusionError) -> AnalyzeError {
     match e.find_root() {
         DataFusionError::ResourcesExhausted(msg) => AnalyzeError::OutOfMemory {
             analysis: query.name,
             window: match window {
-                Some((Axis::Steps, a, b)) => format!(" in steps {a}..={b}"),
-                Some((Axis::Coordinates, a, b)) => format!(" in coordinates {a}..={b}"),
+                Some((Axis::Steps, (a, b))) => format!(" in steps {a}..={b}"),
+                Some((Axis::Coordinates, (a, b))) => format!(" in coordinates {a}..={b}"),
                 None => String::new(),
             },
             message: msg.clone(),

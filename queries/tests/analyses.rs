@@ -754,7 +754,8 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
         let one = run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
         let mut passes = Vec::new();
-        let options = RunOptions { passes: Passes::Fixed(2), pool: None, meter: Meter::Pool, cluster: false };
+        let options =
+            RunOptions { passes: Passes::Fixed(2), pool: None, meter: Meter::Pool, cluster: false, xmin_rules: &[] };
         let windowed =
             run_named_with(lake.ctx(), query, &[], &kinds, &options, &mut |p| passes.push(p.windows)).await.unwrap();
         assert_eq!(passes.last(), Some(&windows), "{table}: {passes:?}");
@@ -804,7 +805,7 @@ async fn budget_windows_give_the_tables_of_one_pass_and_stay_within_the_budget()
         run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
         let pool = limited.memory_pool();
-        let options = RunOptions { passes, pool: Some(pool), meter: Meter::Pool, cluster: false };
+        let options = RunOptions { passes, pool: Some(pool), meter: Meter::Pool, cluster: false, xmin_rules: &[] };
         let mut windows = Vec::new();
         run_named_with(limited.context(), query, &[], &kinds, &options, &mut |p| {
             windows.push(p.windows);
@@ -844,10 +845,70 @@ async fn a_step_larger_than_the_memory_limit_is_a_clear_error() {
         pool: Some(tight.memory_pool()),
         meter: Meter::Pool,
         cluster: false,
+        xmin_rules: &[],
     };
     let e = run_named_with(tight.context(), named::DIMENSION_WISE, &[], &kinds, &options, &mut |_| {})
         .await
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("dimension_wise:") && e.contains("memory limit") && e.contains("--memory-limit"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// xmin rules side by side
+// ---------------------------------------------------------------------------------------------
+
+/// `analyze --xmin csn,top:0.1,all`: every test runs under each rule, its rows told apart
+/// by `xmin_rule`; the `csn` rows are those of a run without rules, and the fixed rules'
+/// fits are their closed forms over the values read back: `all` is the MLE over the whole
+/// sample, alpha = 1 + n / Σ ln(x_i / min x), and `top:0.1` keeps the ⌈0.1·n⌉ largest.
+#[tokio::test]
+async fn xmin_rules_run_side_by_side_and_fixed_rules_give_their_closed_forms() {
+    let lake = Lake::new(vec![config("x", 13, vec![ParamSpec::new("w", [64, 64])])]).await;
+    let kinds = lake_kinds(lake.ctx(), None).await.unwrap();
+    let order = "SELECT kind, step, param, alpha, xmin, n_tail, power_law FROM dimension_wise";
+    run_named(lake.ctx(), named::DIMENSION_WISE, &[], &kinds).await.unwrap();
+    let plain = dump(&lake, &format!("{order} ORDER BY kind, step, param")).await;
+
+    let rules = ["csn".to_string(), "top:0.1".to_string(), "all".to_string()];
+    let options = RunOptions { xmin_rules: &rules, ..RunOptions::default() };
+    let Outcome::Ran(summary) =
+        run_named_with(lake.ctx(), named::DIMENSION_WISE, &[], &kinds, &options, &mut |_| {}).await.unwrap()
+    else {
+        panic!("skipped")
+    };
+    let summary = Rows(summary);
+    let mut seen: Vec<(String, String)> =
+        summary.str("kind").into_iter().zip(summary.str("xmin_rule")).collect::<Vec<_>>();
+    seen.sort();
+    let mut expected: Vec<(String, String)> =
+        ["full", "minibatch"].iter().flat_map(|k| rules.iter().map(move |r| (k.to_string(), r.clone()))).collect();
+    expected.sort();
+    assert_eq!(seen, expected, "one summary row per kind and rule");
+    let csn = dump(&lake, &format!("{order} WHERE xmin_rule = 'csn' ORDER BY kind, step, param")).await;
+    assert_eq!(csn, plain, "the csn rows are those of a run without rules");
+
+    let values = lake.rows("SELECT abs(CAST(value AS DOUBLE)) AS a FROM grad_values WHERE kind = 'full'").await;
+    let mut x: Vec<f64> = values.f64("a").into_iter().filter(|a| *a > 0.0).collect();
+    x.sort_by(f64::total_cmp);
+    let n = x.len();
+    let fitted = |rule: &'static str| {
+        let sql = format!(
+            "SELECT alpha, xmin, n_tail FROM dimension_wise WHERE kind = 'full' AND param = 'w' AND xmin_rule = '{rule}'"
+        );
+        let lake = &lake;
+        async move {
+            let r = lake.rows(&sql).await;
+            assert_eq!(r.len(), 1, "{rule}");
+            (r.f64("alpha")[0], r.f64("xmin")[0], r.f64("n_tail")[0])
+        }
+    };
+    let mle = |tail: &[f64]| 1.0 + tail.len() as f64 / tail.iter().map(|v| (v / tail[0]).ln()).sum::<f64>();
+    let (alpha, xmin, n_tail) = fitted("all").await;
+    assert_eq!((xmin, n_tail), (x[0], n as f64));
+    assert!((alpha - mle(&x)).abs() <= 1e-9 * alpha, "all: {alpha} vs {}", mle(&x));
+    let k = (0.1 * n as f64).ceil() as usize;
+    let (alpha, xmin, n_tail) = fitted("top:0.1").await;
+    assert_eq!((xmin, n_tail), (x[n - k], k as f64), "top:0.1 of {n} values");
+    assert!((alpha - mle(&x[n - k..])).abs() <= 1e-9 * alpha, "top:0.1: {alpha} vs {}", mle(&x[n - k..]));
 }

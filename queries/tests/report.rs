@@ -75,7 +75,7 @@ async fn report_of_a_synthetic_lake_has_every_plot_and_the_planted_rates() {
     assert!(outcomes.iter().all(|(_, o)| matches!(o, Outcome::Ran(_))));
     let ctx = session.context();
     let dir = tmp.path().join("new").join("report");
-    let summary = write_report(ctx, &dir, "Synthetic <run>", &sections(&outcomes)).await.unwrap();
+    let summary = write_report(ctx, &dir, "Synthetic <run>", &sections(&outcomes), &[]).await.unwrap();
 
     assert_eq!(summary.index, dir.join("index.html"));
     let html = std::fs::read_to_string(&summary.index).unwrap();
@@ -135,7 +135,7 @@ async fn report_of_a_minibatch_only_lake_explains_the_skipped_analyses() {
         outcomes.iter().filter(|(_, o)| matches!(o, Outcome::Skipped { .. })).map(|(q, _)| q.name).collect();
     assert_eq!(skipped, ["noise", "spectrum"]);
     let dir = tmp.path().join("report");
-    let summary = write_report(session.context(), &dir, "minibatch only", &sections(&outcomes)).await.unwrap();
+    let summary = write_report(session.context(), &dir, "minibatch only", &sections(&outcomes), &[]).await.unwrap();
     let html = std::fs::read_to_string(&summary.index).unwrap();
     assert_self_contained(&html);
     assert_plots_inlined(&html, &summary.plots, &dir);
@@ -170,7 +170,7 @@ async fn a_report_directory_that_cannot_be_made_is_named_in_the_error() {
     let session = LakeSession::open(&lake, &SessionOptions::default()).await.unwrap();
     let blocker = tmp.path().join("file");
     std::fs::write(&blocker, "not a directory").unwrap();
-    let err = write_report(session.context(), &blocker.join("report"), "t", &[]).await.unwrap_err();
+    let err = write_report(session.context(), &blocker.join("report"), "t", &[], &[]).await.unwrap_err();
     assert!(matches!(err, ReportError::Io { .. }), "{err:?}");
     assert!(err.to_string().contains(&blocker.display().to_string()), "{err}");
 }

@@ -79,6 +79,7 @@ pub(super) struct Fit {
 /// The dimension-wise fit of one (run, kind, step, param), if the test gave one.
 pub(super) async fn dimension_fit(
     ctx: &SessionContext,
+    tables: &Tables,
     run: &str,
     kind: &str,
     step: i64,
@@ -89,10 +90,11 @@ pub(super) async fn dimension_fit(
         "dimension_wise",
         &format!(
             "SELECT alpha, xmin, n_tail, ks, ks_critical, CAST(power_law AS BIGINT) AS power_law FROM dimension_wise
-             WHERE run = {} AND kind = {} AND step = {step} AND param = {} LIMIT 1",
+             WHERE run = {} AND kind = {} AND step = {step} AND param = {} AND {} LIMIT 1",
             lit(run),
             lit(kind),
-            lit(param)
+            lit(param),
+            tables.plotted_rule()
         ),
     )
     .await?;
@@ -255,12 +257,18 @@ async fn grouped(ctx: &SessionContext, table: &str, sql: &str) -> Result<Named, 
 }
 
 /// Dimension-wise alpha over steps, per param, for one (run, kind).
-pub(super) async fn alpha_over_steps(ctx: &SessionContext, run: &str, kind: &str) -> Result<Named, ReportError> {
+pub(super) async fn alpha_over_steps(
+    ctx: &SessionContext,
+    tables: &Tables,
+    run: &str,
+    kind: &str,
+) -> Result<Named, ReportError> {
     let sql = format!(
         "SELECT CAST(param AS VARCHAR) AS key, step AS x, alpha AS y FROM dimension_wise
-         WHERE run = {} AND kind = {} ORDER BY key, x",
+         WHERE run = {} AND kind = {} AND {} ORDER BY key, x",
         lit(run),
-        lit(kind)
+        lit(kind),
+        tables.plotted_rule()
     );
     grouped(ctx, "dimension_wise", &sql).await
 }

@@ -52,10 +52,15 @@ const MAX_SUMMARY_ROWS: usize = 500;
 /// The analysis tables the report may read: those of analyses that ran and are
 /// still in the session. A skipped analysis' table is ignored even when an
 /// earlier run left one behind, so the page never mixes in stale results.
-pub(crate) struct Tables(BTreeSet<&'static str>);
+pub(crate) struct Tables {
+    names: BTreeSet<&'static str>,
+    /// The xmin rules the paper-style analyses ran under, when more than the
+    /// script's default (`analyze --xmin`): the heavy-tail table shows each.
+    xmin_rules: Vec<String>,
+}
 
 impl Tables {
-    fn new(ctx: &SessionContext, sections: &[Section<'_>]) -> Self {
+    fn new(ctx: &SessionContext, sections: &[Section<'_>], xmin_rules: &[String]) -> Self {
         let mut set = BTreeSet::new();
         for s in sections.iter().filter(|s| matches!(s.outcome, Outcome::Ran(_))) {
             for &t in s.query.tables {
@@ -64,31 +69,50 @@ impl Tables {
                 }
             }
         }
-        Self(set)
+        Self { names: set, xmin_rules: xmin_rules.to_vec() }
     }
 
     /// Whether `table` may be read.
     pub(crate) fn has(&self, table: &str) -> bool {
-        self.0.contains(table)
+        self.names.contains(table)
     }
 
     fn iter(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.0.iter().copied()
+        self.names.iter().copied()
+    }
+
+    /// The rules the heavy-tail tests ran under, in the user's order (empty: one, the script's).
+    pub(crate) fn xmin_rules(&self) -> &[String] {
+        &self.xmin_rules
+    }
+
+    /// A SQL condition keeping the rows of the rule the plots show (the first
+    /// of several); `TRUE` when the tables hold one rule only.
+    pub(crate) fn plotted_rule(&self) -> String {
+        match self.xmin_rules.first() {
+            Some(rule) if self.xmin_rules.len() > 1 => format!("xmin_rule = {}", frame::lit(rule)),
+            _ => "TRUE".to_string(),
+        }
     }
 }
 
 /// Writes the report of `sections` (run by [`run_named`](crate::analyze::run_named)
 /// on `ctx`, whose tables are still registered) into `dir`, created if missing:
 /// `index.html` and `plots/*.svg`. Existing files of the same names are replaced.
+/// `xmin_rules` are the rules the analyses ran under
+/// ([`RunOptions::xmin_rules`](crate::analyze::RunOptions::xmin_rules)): with
+/// several, the paper's table shows the verdicts under each side by side, and
+/// the plots show the first.
 pub async fn write_report(
     ctx: &SessionContext,
     dir: &Path,
     title: &str,
     sections: &[Section<'_>],
+    xmin_rules: &[String],
 ) -> Result<ReportSummary, ReportError> {
     let plots_dir = dir.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(ReportError::io(&plots_dir))?;
-    let tables = Tables::new(ctx, sections);
+    let tables = Tables::new(ctx, sections, xmin_rules);
     let runs = data::runs(ctx, &tables).await?;
 
     let mut body = String::new();

@@ -39,7 +39,7 @@ pub(super) async fn figures(ctx: &SessionContext, tables: &Tables, run: &str) ->
     let params = data::params(ctx, run).await?;
     let mut groups = Vec::new();
     if tables.has("dimension_wise") {
-        groups.push(ccdf_group(ctx, run, &params).await?);
+        groups.push(ccdf_group(ctx, tables, run, &params).await?);
     }
     if tables.has("spectrum") {
         groups.push(spectrum_group(ctx, run, &params).await?);
@@ -79,7 +79,7 @@ fn chosen(params: &[Param], has: impl Fn(&str) -> bool) -> Vec<&str> {
     out
 }
 
-async fn ccdf_group(ctx: &SessionContext, run: &str, params: &[Param]) -> Result<Group, ReportError> {
+async fn ccdf_group(ctx: &SessionContext, tables: &Tables, run: &str, params: &[Param]) -> Result<Group, ReportError> {
     let kinds = data::dimension_kinds(ctx, run).await?;
     // The full-batch gradient is the paper's cleanest case; minibatch when there is none.
     let pick = kinds.iter().find(|k| k.0 == "full").or_else(|| kinds.iter().find(|k| k.0 == "minibatch"));
@@ -95,10 +95,13 @@ async fn ccdf_group(ctx: &SessionContext, run: &str, params: &[Param]) -> Result
             data::CCDF_POINTS,
             params.len()
         );
+        if let [rule, _, ..] = tables.xmin_rules() {
+            note += &format!(" The fits use the xmin rule <code>{}</code>.", super::html::esc(rule));
+        }
         for &step in &steps {
             for p in params.iter().take(MAX_PARAMS) {
                 let Some(ccdf) = data::ccdf(ctx, run, kind, step, p.id).await? else { continue };
-                let fit = data::dimension_fit(ctx, run, kind, step, &p.name).await?;
+                let fit = data::dimension_fit(ctx, tables, run, kind, step, &p.name).await?;
                 let name = format!("{run}-ccdf-{kind}-step{step}-{}", p.name);
                 let caption = ccdf_caption(p, kind, step, &ccdf, fit);
                 figures.extend(figure(name, caption, &ccdf_chart(p, kind, step, &ccdf, fit))?);
@@ -204,7 +207,7 @@ async fn trend_group(ctx: &SessionContext, tables: &Tables, run: &str, params: &
     if tables.has("dimension_wise") {
         let kinds = data::dimension_kinds(ctx, run).await?;
         let kind = if kinds.iter().any(|k| k.0 == "minibatch") { "minibatch" } else { "full" };
-        let all = data::alpha_over_steps(ctx, run, kind).await?;
+        let all = data::alpha_over_steps(ctx, tables, run, kind).await?;
         let shown = chosen(params, |p| all.iter().any(|(name, _)| name == p));
         let series = shown
             .iter()
