@@ -139,6 +139,36 @@ fn search(sorted: &[f64], candidates: Candidates, ks: KsConvention) -> Option<Po
     })
 }
 
+/// Whether the fit of `sorted` by `options` has a KS distance below `ks`:
+/// `fit(sorted, options).map(|f| f.ks < ks)`, decided without finding the
+/// best xmin. With CSN's search it stops at the first candidate below `ks`,
+/// and dismisses every other as soon as one of its deviations exceeds `ks` —
+/// a cutoff fixed from the start, where the search's own only tightens as it
+/// goes. This is the question each replicate of the bootstrap
+/// ([`powerlaw_gof`](super::powerlaw_gof)) asks. Runs on the calling thread.
+pub fn fits_better_than(sorted: &[f64], options: &FitOptions, ks: f64) -> Option<bool> {
+    let XminRule::Search(candidates) = options.xmin else {
+        return fit(sorted, options).map(|f| f.ks < ks);
+    };
+    let tail = Tail::new(sorted, options.ks);
+    let starts = tail.candidate_starts(candidates);
+    if starts.is_empty() {
+        return None;
+    }
+    let mut heap = BinaryHeap::new();
+    let mut hint = None;
+    // A coarse grid first: a good xmin, if there is one, is usually near one of them.
+    let last = starts.len() - 1;
+    let grid = (0..SEEDS.min(starts.len())).map(|k| starts[k * last / (SEEDS - 1).max(1)]);
+    for start in grid.chain(starts.iter().copied()) {
+        match tail.ks_within(start, tail.alpha(start), ks, hint, &mut heap) {
+            Bound::Exact(d, _) if d < ks => return Some(true),
+            Bound::Exact(_, at) | Bound::Above(at) => hint = Some(at),
+        }
+    }
+    Some(false)
+}
+
 /// The fit with xmin fixed: alpha by maximum likelihood on the values ≥ xmin, and their KS distance.
 /// `None` if fewer than two distinct values are ≥ xmin.
 pub fn fit_at(sorted: &[f64], xmin: f64, ks: KsConvention) -> Option<PowerLawFit> {
@@ -529,6 +559,35 @@ mod tests {
         let mut u = lcg(11);
         let v = sorted((0..3000).map(|_| u().powf(-1.0 / 1.2)).collect());
         assert_eq!(fit(&v, &csn()), fit(&v, &csn().with_ks(KsConvention::Powerlaw)));
+    }
+
+    /// The decision equals the search's answer, also at thresholds equal to the
+    /// fitted D, and on tied data in both conventions.
+    #[test]
+    fn fits_better_than_answers_what_the_search_finds() {
+        let mut state = 7u64;
+        let mut u = move || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        for case in 0..24 {
+            let n = 50 + 40 * case;
+            let mut v: Vec<f64> = (0..n)
+                .map(|_| match case % 3 {
+                    0 => u().powf(-1.0 / 1.4),
+                    1 => (-u().ln()).max(1e-9),
+                    _ => (u().powf(-1.0 / 0.8) * 4.0).round().max(1.0),
+                })
+                .collect();
+            v.sort_by(f64::total_cmp);
+            for options in [FitOptions::default(), FitOptions::default().with_ks(KsConvention::Powerlaw)] {
+                let d = fit(&v, &options).unwrap().ks;
+                for t in [d * 0.9, d, d * (1.0 + 1e-12), d * 1.1, f64::INFINITY, 0.0] {
+                    assert_eq!(fits_better_than(&v, &options, t), Some(d < t), "case {case} {options:?} t {t} d {d}");
+                }
+            }
+        }
+        assert_eq!(fits_better_than(&[1.0, 1.0], &FitOptions::default(), 1.0), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use super::powerlaw::{FitOptions, PowerLawFit, fit};
+use super::powerlaw::{FitOptions, PowerLawFit, fit, fits_better_than};
 
 /// Result of [`gof`].
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,7 +53,7 @@ pub fn gof(sorted: &[f64], reps: u64, seed: u64, options: &FitOptions) -> Option
                 .collect();
             synthetic.sort_unstable_by(f64::total_cmp);
             // A degenerate synthetic set (one distinct value) cannot be fitted: it counts as worse.
-            fit(&synthetic, options).is_none_or(|f| f.ks >= observed.ks)
+            fits_better_than(&synthetic, options, observed.ks).is_none_or(|better| !better)
         })
         .count();
     Some(GofResult { fit: observed, p_value: at_least as f64 / reps as f64, reps })
