@@ -8,6 +8,7 @@ mod analyze_cmd;
 mod check_cmd;
 mod cluster_args;
 mod demo_cmd;
+mod import_cmd;
 mod lake_out;
 mod progress;
 #[cfg(feature = "torch")]
@@ -33,6 +34,8 @@ struct Cli {
 enum Command {
     /// Write a synthetic lake with known structure (tail index, spectrum exponent).
     Synth(synth_cmd::SynthArgs),
+    /// Write gradient dumps of other tools (.npy, .npz, .safetensors) into a lake as a new run.
+    Import(import_cmd::ImportArgs),
     /// Run SQL over a lake (or over Parquet files named in the query); a shell without QUERY.
     Sql(sql_cmd::SqlArgs),
     /// Run the paper's analyses (named SQL in queries/sql) on a lake: tables, JSON or an HTML report.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Synth(args) => synth_cmd::run(args),
+        Command::Import(args) => import_cmd::run(args),
         Command::Sql(args) => sql_cmd::run(args),
         Command::Check(args) => check_cmd::run(args),
         Command::Analyze(args) => analyze_cmd::run(args),

@@ -177,6 +177,100 @@ fn memory_limit_bounds_a_query_that_must_spill_or_fail_cleanly() {
     }
 }
 
+/// A NumPy `.npy` file (format 1.0) of `descr` and `shape` holding `data` as written.
+fn npy(path: &Path, descr: &str, shape: &str, data: &[u8]) {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `gradlake import` reads what numpy (`np.save`, `np.savez_compressed`, Fortran order,
+/// big-endian, f16, f64) and the `safetensors` package (bf16 from ml_dtypes, f32) wrote
+/// (fixtures/import/make_fixture.py): every value lands as the f32 numpy computes, and
+/// bad input is named by file and tensor before the run is made.
+#[test]
+fn import_reads_numpy_and_safetensors_dumps_exactly() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/import");
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let l = lake.to_str().unwrap();
+    let manifest = fixtures.join("manifest.csv");
+    let o = gradlake(&["import", "--manifest", manifest.to_str().unwrap(), "--out", l, "--run", "imp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("2 params, 6 tensors, 45 values"), "{}", stdout(&o));
+    let o = gradlake(&["check", l, "--deep"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures.join("reference.json")).unwrap()).unwrap();
+    let sql = "SELECT step, CAST(kind AS VARCHAR) AS kind, sample, CAST(param AS VARCHAR) AS param, \"values\" \
+               FROM grad_vectors ORDER BY step, param";
+    let o = gradlake(&["sql", "--lake", l, "--format", "json", sql]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for row in rows {
+        let (step, param) = (row["step"].as_i64().unwrap(), row["param"].as_str().unwrap());
+        assert_eq!((row["kind"].as_str(), row["sample"].as_i64()), (Some("minibatch"), Some(0)));
+        let want = reference["steps"][step.to_string()][param].as_array().unwrap();
+        let got = row["values"].as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "step {step} {param}");
+        for (g, w) in got.iter().zip(want) {
+            // JSON carries the f32's shortest decimal form; compare as f32.
+            assert_eq!(g.as_f64().unwrap() as f32, w.as_f64().unwrap() as f32, "step {step} {param}");
+        }
+    }
+
+    // Files and flags, without a manifest.
+    let weight = fixtures.join("step1/fc.weight.npy");
+    let (l2, w) = (dir.path().join("l2"), weight.to_str().unwrap());
+    let o = gradlake(&["import", w, "--step", "4", "--kind", "full", "--out", l2.to_str().unwrap(), "--run", "f"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = gradlake(&["import", w, "--out", dir.path().join("l3").to_str().unwrap(), "--run", "f"]);
+    assert!(!o.status.success() && stderr(&o).contains("--step"), "{}", stderr(&o));
+
+    // A shape that disagrees with another file's, and integers: named, and no run is made.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    npy(&bad.join("fc.bias.npy"), "<f4", "(4,)", &[0u8; 16]);
+    let bias = fixtures.join("step1/fc.bias.npy");
+    let l4 = dir.path().join("l4");
+    let args = |extra: &Path| {
+        vec![
+            "import".to_string(),
+            bias.display().to_string(),
+            extra.display().to_string(),
+            "--step".into(),
+            "0".into(),
+            "--out".into(),
+            l4.display().to_string(),
+            "--run".into(),
+            "x".into(),
+        ]
+    };
+    let run = |a: Vec<String>| gradlake(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let o = run(args(&bad.join("fc.bias.npy")));
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(
+        e.contains("bad/fc.bias.npy") && e.contains("\"fc.bias\"") && e.contains("[4]") && e.contains("[3]"),
+        "{e}"
+    );
+    npy(&bad.join("fc.weight.npy"), "<i4", "(3, 4)", &[0u8; 48]);
+    let o = run(args(&bad.join("fc.weight.npy")));
+    let e = stderr(&o);
+    assert!(e.contains("fc.weight.npy") && e.contains("<i4") && e.contains("not supported"), "{e}");
+    assert!(!l4.join("runs/run=x").exists(), "nothing is written before every header is read");
+}
+
 /// `analyze --xmin`: the verdicts under each rule, side by side in the report's table and
 /// as rows of the summaries; a rule that does not parse is named before anything runs.
 #[test]

@@ -16,11 +16,13 @@
 //!   atomically.
 //! * [`check`] verifies every file of a lake and names each damaged one.
 //! * [`synth`] writes lakes with known statistical structure, for tests and benchmarks.
+//! * [`import`] writes the gradient dumps of other tools (`.npy`, `.npz`, `.safetensors`).
 
 pub mod check;
 pub mod chunk;
 pub mod error;
 mod grads_buffer;
+pub mod import;
 pub mod layout;
 pub mod meta;
 mod parquet_file;
