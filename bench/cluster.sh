@@ -47,8 +47,12 @@ measure() {  # label, lake, workers ('' for one process), SQL
   local label=$1 lake=$2 workers=$3 sql=$4 best="" t m extra=()
   [ -n "$workers" ] && extra=(--workers "$workers")
   for _ in $(seq "$RUNS"); do
-    /usr/bin/time -f "%e %M" -o /tmp/gl-cluster-time "$BIN" sql --lake "$lake" "${extra[@]}" --format csv "$sql" > /tmp/gl-cluster-out
-    read -r t m < /tmp/gl-cluster-time
+    if ! /usr/bin/time -f "%e %M" -o /tmp/gl-cluster-time "$BIN" sql --lake "$lake" "${extra[@]}" --format csv "$sql" \
+      > /tmp/gl-cluster-out 2> /tmp/gl-cluster-err; then
+      printf '%-30s   fails: %s\n' "$label" "$(head -c 150 /tmp/gl-cluster-err)"
+      return 0
+    fi
+    read -r t m < <(tail -1 /tmp/gl-cluster-time)
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; fi
   done
   local moved="-"
