@@ -64,7 +64,9 @@ impl SafetensorsFile {
                 .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
                 .collect(),
             other => {
-                return Err(format!("dtype {other:?} is not supported (gradients are read from F16, BF16, F32 or F64)"));
+                return Err(format!(
+                    "dtype {other:?} is not supported (gradients are read from F16, BF16, F32 or F64)"
+                ));
             }
         })
     }
