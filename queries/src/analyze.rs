@@ -276,18 +276,13 @@ pub async fn run_named_with(
     } else {
         vec![None]
     };
-    let mut tables: Vec<(String, SchemaRef, Vec<RecordBatch>)> = Vec::new();
+    let mut tables: Vec<TableRows> = Vec::new();
     for rule in rules {
         let mut bound = mine.clone();
         if let Some(rule) = rule {
             bound.push((XMIN_PARAM.to_string(), rule.to_string()));
         }
-        for (name, schema, batches) in rule_tables(ctx, query, &declared, &bound, options, progress).await? {
-            match tables.iter_mut().find(|(n, _, _)| *n == name) {
-                Some((_, _, all)) => all.extend(batches),
-                None => tables.push((name, schema, batches)),
-            }
-        }
+        append_tables(&mut tables, rule_tables(ctx, query, &declared, &bound, options, progress).await?);
     }
     for (name, schema, batches) in tables {
         ctx.deregister_table(name.as_str()).map_err(err)?;
@@ -308,6 +303,19 @@ pub async fn run_named_with(
 /// The parameter of the paper-style analyses that picks the power-law tail (`csn`, `top:0.1`, …).
 pub const XMIN_PARAM: &str = "xmin";
 
+/// A table a script creates: its name, schema and rows.
+type TableRows = (String, SchemaRef, Vec<RecordBatch>);
+
+/// Adds the rows of `more` (of another window or rule) to `tables`, by table name.
+fn append_tables(tables: &mut Vec<TableRows>, more: Vec<TableRows>) {
+    for (name, schema, batches) in more {
+        match tables.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, _, all)) => all.extend(batches),
+            None => tables.push((name, schema, batches)),
+        }
+    }
+}
+
 /// The rows of the tables `query` creates with the parameters `values`: in one
 /// pass, or a window at a time (see [`run_named_with`]).
 async fn rule_tables(
@@ -317,7 +325,7 @@ async fn rule_tables(
     values: &[(String, String)],
     options: &RunOptions<'_>,
     progress: &mut dyn FnMut(Progress),
-) -> Result<Vec<(String, SchemaRef, Vec<RecordBatch>)>, AnalyzeError> {
+) -> Result<Vec<TableRows>, AnalyzeError> {
     let err = |source| AnalyzeError::DataFusion { analysis: query.name, source };
     let declares = |name: &str| declared.iter().any(|d| d.name == name);
     let axis = [Axis::Steps, Axis::Coordinates].into_iter().find(|a| {
@@ -362,7 +370,7 @@ async fn rule_tables(
     };
     let total: u64 = units.iter().map(|u| u.weight).sum();
     let (mut start, mut done, mut windows) = (0usize, 0u64, 0usize);
-    let mut tables: Vec<(String, SchemaRef, Vec<RecordBatch>)> = Vec::new();
+    let mut tables: Vec<TableRows> = Vec::new();
     while start < units.len() {
         let mut group = Vec::with_capacity(parallel);
         let mut group_weight = 0u64;
@@ -402,13 +410,7 @@ async fn rule_tables(
             })
             .collect();
         for run in runs {
-            let window_tables = run.await.map_err(|e| err(DataFusionError::External(Box::new(e))))??;
-            for (name, schema, batches) in window_tables {
-                match tables.iter_mut().find(|(n, _, _)| *n == name) {
-                    Some((_, _, all)) => all.extend(batches),
-                    None => tables.push((name, schema, batches)),
-                }
-            }
+            append_tables(&mut tables, run.await.map_err(|e| err(DataFusionError::External(Box::new(e))))??);
         }
         let weight: u64 = group.iter().map(|g| g.2).sum();
         let peak = measurement.taken().unwrap_or(0);
@@ -432,7 +434,7 @@ async fn run_tables(
     query: NamedQuery,
     values: Vec<(String, String)>,
     window: Option<(Axis, (i64, i64))>,
-) -> Result<Vec<(String, SchemaRef, Vec<RecordBatch>)>, AnalyzeError> {
+) -> Result<Vec<TableRows>, AnalyzeError> {
     let err = |source| AnalyzeError::DataFusion { analysis: query.name, source };
     let mut bound = values;
     if let Some((axis, (first, last))) = window {

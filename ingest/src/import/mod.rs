@@ -72,7 +72,8 @@ struct Found {
 /// An open dump file.
 enum Dump {
     Npy(PathBuf),
-    Npz(PathBuf),
+    /// Its central directory is read once, when opened.
+    Npz(zip::ZipArchive<BufReader<File>>),
     Safetensors(SafetensorsFile),
 }
 
@@ -81,22 +82,21 @@ impl Dump {
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
         match ext.as_deref() {
             Some("npy") => Ok(Self::Npy(path.to_path_buf())),
-            Some("npz") => Ok(Self::Npz(path.to_path_buf())),
+            Some("npz") => zip_archive(path).map(Self::Npz),
             Some("safetensors") => SafetensorsFile::open(path).map(Self::Safetensors),
             _ => Err("unknown dump format: expected a .npy, .npz or .safetensors file".into()),
         }
     }
 
-    fn list(&self) -> std::result::Result<Vec<Found>, String> {
+    fn list(&mut self) -> std::result::Result<Vec<Found>, String> {
         match self {
             Self::Npy(path) => {
                 let name = path.file_stem().and_then(|s| s.to_str()).ok_or("file name is not UTF-8")?;
-                let (info, _) = npy::open(BufReader::new(File::open(path).map_err(|e| e.to_string())?))?;
+                let (info, _) = npy::open(BufReader::new(File::open(&*path).map_err(|e| e.to_string())?))?;
                 let readable = info.readable;
                 Ok(vec![Found { name: name.to_string(), shape: info.shape, dtype: info.dtype, readable }])
             }
-            Self::Npz(path) => {
-                let mut archive = zip_archive(path)?;
+            Self::Npz(archive) => {
                 let mut out = Vec::with_capacity(archive.len());
                 for i in 0..archive.len() {
                     let entry = archive.by_index(i).map_err(|e| e.to_string())?;
@@ -115,13 +115,12 @@ impl Dump {
         }
     }
 
-    fn read(&self, name: &str) -> std::result::Result<Vec<f32>, String> {
+    fn read(&mut self, name: &str) -> std::result::Result<Vec<f32>, String> {
         match self {
             Self::Npy(path) => {
-                npy::read_f32(npy::open(BufReader::new(File::open(path).map_err(|e| e.to_string())?))?.1)
+                npy::read_f32(npy::open(BufReader::new(File::open(&*path).map_err(|e| e.to_string())?))?.1)
             }
-            Self::Npz(path) => {
-                let mut archive = zip_archive(path)?;
+            Self::Npz(archive) => {
                 let entry = archive.by_name(&format!("{name}.npy")).map_err(|e| e.to_string())?;
                 npy::read_f32(npy::open(entry)?.1)
             }
@@ -164,7 +163,7 @@ pub fn import(
         if e.step < 0 || e.sample < 0 {
             return Err(import_error(&e.file, None, format!("step {} and sample {} must be >= 0", e.step, e.sample)));
         }
-        let dump = Dump::open(&e.file).map_err(|m| import_error(&e.file, None, m))?;
+        let mut dump = Dump::open(&e.file).map_err(|m| import_error(&e.file, None, m))?;
         let found = dump.list().map_err(|m| import_error(&e.file, None, m))?;
         if found.is_empty() {
             return Err(import_error(&e.file, None, "holds no arrays"));
@@ -217,7 +216,7 @@ pub fn import(
     };
     let mut writer = LakeWriter::create(lake, &info, params.clone(), options.writer.clone())?;
     let total = planned.len();
-    for (done, (e, dump, found)) in planned.into_iter().enumerate() {
+    for (done, (e, mut dump, found)) in planned.into_iter().enumerate() {
         for t in found {
             let values = dump.read(&t.name).map_err(|m| import_error(&e.file, Some(&t.name), m))?;
             let key = GradKey { step: e.step, kind: e.kind, sample: e.sample, param: &t.name };
