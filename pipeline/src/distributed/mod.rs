@@ -17,6 +17,7 @@
 
 mod channels;
 mod codec;
+mod scan_split;
 mod scoped_store;
 
 use std::net::SocketAddr;
@@ -150,7 +151,8 @@ pub(crate) fn distribute(builder: SessionStateBuilder, cluster: &Cluster) -> Res
         .with_distributed_planner()
         .with_distributed_worker_resolver(cluster.clone())
         .with_distributed_channel_resolver(NamingChannels::trusting(cluster.tls_ca.clone()))
-        .with_distributed_user_codec(GradlakeCodec);
+        .with_distributed_user_codec(GradlakeCodec)
+        .with_distributed_scale_up_leaf_node_handler(scan_split::split_file_scan);
     if let Some(bytes) = cluster.bytes_per_task {
         if bytes == 0 {
             return Err(PipelineError::InvalidArgument("bytes per task must be at least 1".into()));
