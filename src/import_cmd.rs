@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use gradlake_ingest::import::{ImportEntry, ImportOptions, import, read_manifest};
 use gradlake_ingest::{Kind, WriterOptions};
 
-use crate::lake_out::OutputLake;
+use crate::lake_out;
 use crate::progress;
 
 /// Arguments of `gradlake import`.
@@ -53,7 +53,7 @@ pub fn run(args: ImportArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let mut writer = WriterOptions::default();
-    let out = OutputLake::prepare(&args.out, &args.run, &mut writer)?;
+    let out = lake_out::prepare(&args.out, &args.run, &mut writer)?;
     let options = ImportOptions { run: args.run.clone(), model: args.model.clone(), writer };
     let bar = progress::bar(entries.len() as u64, "files");
     let summary = import(out.dir(), &entries, &options, &mut |done, _| bar.set_position(done as u64))

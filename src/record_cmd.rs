@@ -14,7 +14,7 @@ use gradlake_recorder::record::{Optimizer, RecordConfig, record, replay};
 use gradlake_recorder::tabular::read_tabular;
 use gradlake_recorder::torchscript::TorchScriptModel;
 
-use crate::lake_out::OutputLake;
+use crate::lake_out;
 use crate::progress;
 
 /// What both commands need: the model, the data, what to record at a noise point, and the lake.
@@ -253,7 +253,7 @@ pub fn run_record(args: RecordArgs) -> anyhow::Result<ExitCode> {
         cfg.checkpoint_every = args.checkpoint_every;
         cfg.checkpoint_dir = args.checkpoints;
     }
-    let out = OutputLake::prepare(&args.common.out, &cfg.run, &mut options)?;
+    let out = lake_out::prepare(&args.common.out, &cfg.run, &mut options)?;
     let bar = progress::bar(cfg.steps, "steps");
     let stats = record(out.dir(), &data, &model, &cfg, options, &mut |r| {
         bar.set_position(r.step + 1);
@@ -276,7 +276,7 @@ pub fn run_replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         Some(file) => Box::new(TorchScriptModel::load(file)?),
         None => Box::new(builtin_model(&data, &cfg)?),
     };
-    let out = OutputLake::prepare(&args.common.out, &cfg.run, &mut options)?;
+    let out = lake_out::prepare(&args.common.out, &cfg.run, &mut options)?;
     let bar = progress::bar(0, "checkpoints");
     let stats = replay(out.dir(), &data, model.as_mut(), &args.checkpoints, &cfg, options, &mut |step| {
         bar.inc(1);

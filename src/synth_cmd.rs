@@ -7,7 +7,7 @@ use gradlake_ingest::synth::{SynthConfig, default_noise_points, generate};
 use gradlake_ingest::{GradCompression, ParamSpec, WriterOptions};
 use gradlake_pipeline::memory::parse_size;
 
-use crate::lake_out::OutputLake;
+use crate::lake_out;
 use crate::progress;
 
 /// Arguments of `gradlake synth`.
@@ -130,7 +130,7 @@ pub fn run(args: SynthArgs) -> anyhow::Result<ExitCode> {
         compression: if args.uncompressed { GradCompression::Uncompressed } else { GradCompression::Zstd },
         ..WriterOptions::default()
     };
-    let out = OutputLake::prepare(&args.out, &cfg.run, &mut options)?;
+    let out = lake_out::prepare(&args.out, &cfg.run, &mut options)?;
     let bar = progress::bar(cfg.steps, "steps");
     let stats = generate(out.dir(), &cfg, options, &mut |done| bar.set_position(done))
         .with_context(|| format!("writing synthetic run {:?} into {}", cfg.run, args.out))?;

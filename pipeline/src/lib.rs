@@ -15,6 +15,7 @@ mod grads_exec;
 mod grads_scan;
 mod hiding_store;
 pub mod memory;
+pub mod output;
 pub mod session;
 pub mod spectrum;
 pub mod stats;
