@@ -953,3 +953,40 @@ fn a_lake_in_s3_is_written_checked_and_queried_like_a_directory() {
     assert!(stderr(&down).contains(url), "{}", stderr(&down));
     assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
 }
+
+#[path = "../queries/tests/common/azurite.rs"]
+#[allow(dead_code)] // the library-side options; this file passes the environment
+mod azurite;
+
+/// A lake in Azure Blob storage (Azurite on 127.0.0.1, settings from `AZURE_*` in the
+/// environment): `synth` writes it, `check` and `sql` read it as they read a directory,
+/// and a wrong account key is an error that names the URL.
+#[test]
+fn a_lake_in_azure_blob_storage_is_written_checked_and_queried_like_a_directory() {
+    let az = azurite::Azurite::start("lakes");
+    let env = az.env();
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("lake");
+    let url = "az://lakes/team/lake";
+    for out in [local.to_str().unwrap(), url] {
+        let args = ["synth", "--out", out, "--steps", "4", "--samples", "3", "--draws", "2", "--params", "w:20x10,b:10"];
+        let o = gradlake_with(&args, &env);
+        assert!(o.status.success(), "{out}: {}", stderr(&o));
+    }
+    let check = gradlake_with(&["check", url], &env);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let tail = |o: &Output| stdout(o).split_once(": ").map(|(_, t)| t.to_string()).unwrap();
+    assert_eq!(tail(&check), tail(&gradlake(&["check", local.to_str().unwrap()])));
+    let sql = "SELECT kind, param, count(*) AS n, min(value) AS lo, max(value) AS hi FROM grad_values GROUP BY kind, param ORDER BY kind, param";
+    let remote = gradlake_with(&["sql", "--lake", url, "--format", "csv", sql], &env);
+    assert!(remote.status.success(), "{}", stderr(&remote));
+    let here = gradlake(&["sql", "--lake", local.to_str().unwrap(), "--format", "csv", sql]);
+    assert_eq!(stdout(&remote), stdout(&here));
+
+    let mut wrong = env.clone();
+    wrong.retain(|(k, _)| k != "AZURE_STORAGE_ACCOUNT_KEY");
+    wrong.push(("AZURE_STORAGE_ACCOUNT_KEY".into(), azurite::KEY.replace('E', "F")));
+    let refused = gradlake_with(&["check", url], &wrong);
+    assert_eq!(refused.status.code(), Some(1), "{}", stdout(&refused));
+    assert!(stderr(&refused).contains(url), "{}", stderr(&refused));
+}
