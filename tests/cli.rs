@@ -969,7 +969,8 @@ fn a_lake_in_azure_blob_storage_is_written_checked_and_queried_like_a_directory(
     let local = dir.path().join("lake");
     let url = "az://lakes/team/lake";
     for out in [local.to_str().unwrap(), url] {
-        let args = ["synth", "--out", out, "--steps", "4", "--samples", "3", "--draws", "2", "--params", "w:20x10,b:10"];
+        let args =
+            ["synth", "--out", out, "--steps", "4", "--samples", "3", "--draws", "2", "--params", "w:20x10,b:10"];
         let o = gradlake_with(&args, &env);
         assert!(o.status.success(), "{out}: {}", stderr(&o));
     }

@@ -85,7 +85,12 @@ pub struct UrlLakeWriter {
 
 impl UrlLakeWriter {
     /// Starts run `info.run` in `lake`; fails if the run already exists there.
-    pub fn create(lake: &LakeLocation, info: &RunInfo, params: Vec<ParamSpec>, mut options: WriterOptions) -> Result<Self> {
+    pub fn create(
+        lake: &LakeLocation,
+        info: &RunInfo,
+        params: Vec<ParamSpec>,
+        mut options: WriterOptions,
+    ) -> Result<Self> {
         let output = OutputLake::prepare(lake, &info.run, &mut options)?;
         let writer = LakeWriter::create(output.dir(), info, params, options)?;
         Ok(Self { writer, output })

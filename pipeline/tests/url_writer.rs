@@ -69,7 +69,9 @@ fn round_trip(url: &str, store_options: &[(String, String)]) {
     for step in 0..4 {
         for (p, spec) in params.iter().enumerate() {
             let data = (0..spec.numel()).map(|i| value(step, p, i)).collect();
-            writer.write_grad_blocking(GradKey { step, kind: Kind::Minibatch, sample: 0, param: &spec.name }, data).unwrap();
+            writer
+                .write_grad_blocking(GradKey { step, kind: Kind::Minibatch, sample: 0, param: &spec.name }, data)
+                .unwrap();
         }
     }
     let stats = writer.finish().unwrap();
