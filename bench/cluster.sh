@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Scale-out, side by side in one run, on one ~3 GB lake (75,000 per-sample gradients of d = 10,000):
+# Scale-out, side by side in one run, on one 3 GB lake (95,000 per-sample gradients of d = 10,000):
 # the grad_values scan (bench/query.sh's Q2) and a Frequent Directions sketch (rank 128), from the
 # local disk and from an S3 server (moto on 127.0.0.1), in one process and on 1, 2 and 4
 # `gradlake worker` processes on this machine. Wall time is the best of $RUNS; "moved" is what the
 # stages sent each other (datafusion-distributed's bytes_transferred, from EXPLAIN ANALYZE).
 # On a 2-core machine more workers cannot add cores: the speed-up is bounded by 2, reported as is.
 #
-#   bench/cluster.sh                   # release build; SAMPLES=75000 (3 GB); RUNS=2
+#   bench/cluster.sh                   # release build; SAMPLES=95000 (3 GB); RUNS=2 (S3_RUNS=1)
+#   S3_WORKERS="2" bench/cluster.sh    # fewer S3 configurations (moto makes each S3 query minutes)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -z "${BIN:-}" ]; then
@@ -14,7 +15,7 @@ if [ -z "${BIN:-}" ]; then
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/gradlake"
 fi
 BENCH_DIR="${BENCH_DIR:-/var/tmp/gradlake-bench}"
-SAMPLES="${SAMPLES:-75000}"
+SAMPLES="${SAMPLES:-95000}"
 RUNS="${RUNS:-2}"
 LAKE="$BENCH_DIR/lake-cluster-$SAMPLES"
 if [ ! -d "$LAKE" ]; then
@@ -93,4 +94,4 @@ URL=s3://bench/lake
 start=$(date +%s.%N)
 "$BIN" synth --out "$URL" --seed 4 --steps 1 --params w:10000 --samples "$SAMPLES" --draws 0 --noise-points 0 >/dev/null
 echo "synth straight into S3: $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $start}") s"
-WORKERS="${S3_WORKERS:-2}" grid "$URL" "s3"
+RUNS="${S3_RUNS:-1}" WORKERS="${S3_WORKERS:-1 2 4}" grid "$URL" "s3"

@@ -55,6 +55,7 @@ pub fn run(args: SqlArgs) -> anyhow::Result<ExitCode> {
         target_partitions: None,
         skip_bad_files: args.skip_bad_files,
         cluster: args.cluster.cluster()?,
+        element_wise_aggregation: false,
     };
     if args.format == OutputFormat::Parquet && args.output.is_none() && std::io::stdout().is_terminal() {
         bail!("--format parquet writes binary data: give --output FILE or pipe stdout");

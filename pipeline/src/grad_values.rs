@@ -14,7 +14,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
+    StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, SchemaRef};
 use datafusion::catalog::Session;
@@ -115,7 +116,14 @@ fn explode(batch: &RecordBatch, params: &ParamIndex, output: &[usize], schema: &
     out
 }
 
-fn explode_slice(b: &RecordBatch, params: &ParamIndex, output: &[usize], schema: &SchemaRef) -> Result<RecordBatch> {
+/// Explodes the chunk rows of `b` (columns [`INPUT`]) into the `grad_values` columns `output`
+/// (indices into its schema) of `schema`.
+pub(crate) fn explode_slice(
+    b: &RecordBatch,
+    params: &ParamIndex,
+    output: &[usize],
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
     let run = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8)?;
     let run = run.as_string::<i32>();
     let step = b.column(1).as_primitive::<Int64Type>();
@@ -203,5 +211,7 @@ fn explode_slice(b: &RecordBatch, params: &ParamIndex, output: &[usize], schema:
             other => return internal_err!("grad_values has no column {other}"),
         });
     }
-    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+    // (no columns: `count(*)` needs only the number of rows)
+    let options = RecordBatchOptions::new().with_row_count(Some(total));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
 }

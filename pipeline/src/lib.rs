@@ -10,6 +10,7 @@
 pub mod distributed;
 pub mod error;
 mod grad_values;
+mod grad_values_aggregate;
 mod grad_vectors;
 mod grads_exec;
 mod grads_scan;

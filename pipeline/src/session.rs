@@ -41,6 +41,10 @@ pub struct SessionOptions {
     pub skip_bad_files: bool,
     /// Run the queries' stages on these workers instead of in this process.
     pub cluster: Option<Cluster>,
+    /// Aggregate `grad_values` element by element with DataFusion's hash
+    /// aggregation, instead of a run of chunk rows at a time (the same results,
+    /// slower; for comparisons). Queries on a cluster always do.
+    pub element_wise_aggregation: bool,
 }
 
 /// Rows per batch. Gradient rows are 16 KiB each, so DataFusion's default of
@@ -188,8 +192,13 @@ fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPo
         config = config.with_target_partitions(n);
     }
     let mut builder = SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime);
-    if let Some(cluster) = &options.cluster {
-        builder = crate::distributed::distribute(builder, cluster)?;
+    match &options.cluster {
+        Some(cluster) => builder = crate::distributed::distribute(builder, cluster)?,
+        // Workers cannot decode the chunk-wise operator yet: clusters keep DataFusion's.
+        None if !options.element_wise_aggregation => {
+            builder = builder.with_physical_optimizer_rule(Arc::new(crate::grad_values_aggregate::ChunkAggregation));
+        }
+        None => {}
     }
     let ctx = SessionContext::new_with_state(builder.build()).enable_url_table();
     register_all(&ctx);
