@@ -8,6 +8,7 @@
 #
 #   bench/cluster.sh                   # release build; SAMPLES=95000 (3 GB); RUNS=2 (S3_RUNS=1)
 #   S3_WORKERS="2" bench/cluster.sh    # fewer S3 configurations (moto makes each S3 query minutes)
+#   SKIP_S3=1 bench/cluster.sh         # local disk only
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [ -z "${BIN:-}" ]; then
@@ -80,6 +81,7 @@ grid() {  # lake, label prefix
 echo "== local disk"
 grid "$LAKE" "disk"
 
+[ -n "${SKIP_S3:-}" ] && exit 0
 echo "== S3 (moto on 127.0.0.1)"
 MOTO="$("$ROOT/scripts/setup-moto")"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
