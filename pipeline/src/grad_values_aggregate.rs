@@ -38,10 +38,13 @@ use datafusion::physical_expr::aggregate::{AggregateExprBuilder, AggregateFuncti
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
 use futures::StreamExt;
 use gradlake_ingest::CHUNK_LEN;
 
@@ -71,7 +74,9 @@ impl PhysicalOptimizerRule for ChunkAggregation {
     fn optimize(&self, plan: Arc<dyn ExecutionPlan>, _config: &ConfigOptions) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(|node| {
             Ok(match rewrite(&node)? {
-                Some(new) => Transformed::yes(new),
+                Some((operator, scan, schema)) => {
+                    Transformed::yes(Arc::new(GradsExec::new(scan, Arc::new(operator), schema)) as _)
+                }
                 None => Transformed::no(node),
             })
         })
@@ -87,7 +92,30 @@ impl PhysicalOptimizerRule for ChunkAggregation {
     }
 }
 
-fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+/// The same replacement in a stage a worker received: the nodes between the
+/// aggregate and the scan stay in the plan as its child (never executed), so
+/// that the stage keeps the shape the coordinator planned (datafusion-distributed
+/// maps the workers' metrics back onto its plan node by node).
+pub(crate) fn rewrite_worker_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        Ok(match rewrite(&node)? {
+            Some((operator, scan, schema)) => {
+                let input = Arc::clone(node.children()[0]);
+                let properties = Arc::clone(node.properties());
+                Transformed::yes(
+                    Arc::new(ChunkAggregateOverKeptNodes { input, scan, operator, schema, properties }) as _
+                )
+            }
+            None => Transformed::no(node),
+        })
+    })
+    .data()
+}
+
+/// The operator of an [`AggregateByChunk`] plus the scan it reads.
+type Rewritten = (AggregateByChunk, Arc<dyn ExecutionPlan>, SchemaRef);
+
+fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Rewritten>> {
     let Some(agg) = node.downcast_ref::<AggregateExec>() else { return Ok(None) };
     if *agg.mode() != AggregateMode::Partial
         || !agg.group_expr().is_single()
@@ -212,8 +240,7 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionPlan
         keys,
         aggregates,
     };
-    let input = Arc::clone(explode_exec.children()[0]);
-    Ok(Some(Arc::new(GradsExec::new(input, Arc::new(operator), agg.schema()))))
+    Ok(Some((operator, Arc::clone(explode_exec.children()[0]), agg.schema())))
 }
 
 /// A node between the aggregate and the explode.
@@ -520,5 +547,78 @@ impl Groups {
             self.group(Vec::new())?;
         }
         self.flush()
+    }
+}
+
+/// [`AggregateByChunk`] reading `scan` directly, with the nodes it replaced
+/// (`input`: projections, filters, the explode, the scan) kept as its child.
+#[derive(Debug)]
+struct ChunkAggregateOverKeptNodes {
+    input: Arc<dyn ExecutionPlan>,
+    scan: Arc<dyn ExecutionPlan>,
+    operator: AggregateByChunk,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl DisplayAs for ChunkAggregateOverKeptNodes {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} (reads the scan below directly)", AggregateByChunk::NAME)
+    }
+}
+
+impl ExecutionPlan for ChunkAggregateOverKeptNodes {
+    fn name(&self) -> &'static str {
+        AggregateByChunk::NAME
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        _options: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.len() != 1 {
+            return internal_err!("{} takes one child, got {}", AggregateByChunk::NAME, children.len());
+        }
+        let input = children.swap_remove(0);
+        // The scan is the explode's child, wherever the new input puts it.
+        let mut below = Arc::clone(&input);
+        let scan = loop {
+            if below.downcast_ref::<GradsExec<Explode>>().is_some() {
+                break Arc::clone(below.children()[0]);
+            }
+            match below.children().first() {
+                Some(&child) => below = Arc::clone(child),
+                None => return internal_err!("{}: no grad_values explode below", AggregateByChunk::NAME),
+            }
+        };
+        let (operator, schema, properties) =
+            (self.operator.clone(), Arc::clone(&self.schema), Arc::clone(&self.properties));
+        Ok(Arc::new(Self { input, scan, operator, schema, properties }))
+    }
+
+    #[allow(deprecated)]
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let input = self.scan.execute(partition, Arc::clone(&context))?;
+        self.operator.execute(input, partition, context, Arc::clone(&self.schema))
     }
 }

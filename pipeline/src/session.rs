@@ -43,7 +43,8 @@ pub struct SessionOptions {
     pub cluster: Option<Cluster>,
     /// Aggregate `grad_values` element by element with DataFusion's hash
     /// aggregation, instead of a run of chunk rows at a time (the same results,
-    /// slower; for comparisons). Queries on a cluster always do.
+    /// slower; for comparisons). Only for this process: workers of a cluster
+    /// always aggregate chunk-wise.
     pub element_wise_aggregation: bool,
 }
 
@@ -194,7 +195,8 @@ fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPo
     let mut builder = SessionStateBuilder::new().with_default_features().with_config(config).with_runtime_env(runtime);
     match &options.cluster {
         Some(cluster) => builder = crate::distributed::distribute(builder, cluster)?,
-        // Workers cannot decode the chunk-wise operator yet: clusters keep DataFusion's.
+        // On a cluster the stages travel with DataFusion's aggregate (which any
+        // worker decodes); each worker swaps in the chunk-wise one itself.
         None if !options.element_wise_aggregation => {
             builder = builder.with_physical_optimizer_rule(Arc::new(crate::grad_values_aggregate::ChunkAggregation));
         }

@@ -157,6 +157,14 @@ async fn any_number_of_workers_splits_the_scan_and_gives_the_local_rows() {
         let got = session.context().sql(sql).await.unwrap().collect().await;
         let got = got.unwrap_or_else(|e| panic!("{n} workers: {e}"));
         assert_eq!(pretty_format_batches(&got).unwrap().to_string(), expected, "{n} workers");
+        // The workers aggregate a chunk at a time: where DataFusion's partial
+        // aggregate stood, their node reports no metrics of its own, and the
+        // workers' metrics still map onto the coordinator's plan node by node.
+        let analyzed = session.context().sql(&format!("EXPLAIN ANALYZE {sql}")).await.unwrap().collect().await;
+        let analyzed = pretty_format_batches(&analyzed.unwrap_or_else(|e| panic!("{n} workers: {e}"))).unwrap();
+        let text = analyzed.to_string();
+        let partial: Vec<&str> = text.lines().filter(|l| l.contains("mode=Partial")).collect();
+        assert!(!partial.is_empty() && partial.iter().all(|l| l.contains("metrics=[]")), "{n} workers:\n{analyzed}");
     }
 }
 

@@ -27,7 +27,10 @@ use datafusion::common::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::SessionContext;
-use datafusion_distributed::{DistributedExt, SessionStateBuilderExt, Worker, WorkerQueryContext, WorkerResolver};
+use datafusion_distributed::{
+    DistributedExt, SessionStateBuilderExt, Worker, WorkerPlanRewriteEvent, WorkerPlanRewriteEventResponse,
+    WorkerQueryContext, WorkerResolver,
+};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -252,8 +255,14 @@ async fn worker_session(
     secret: Option<(Arc<HeaderMap>, Arc<String>)>,
     channels: NamingChannels,
 ) -> std::result::Result<SessionState, DataFusionError> {
-    let mut builder =
-        ctx.builder.with_distributed_user_codec(GradlakeCodec).with_distributed_channel_resolver(channels);
+    let mut builder = ctx
+        .builder
+        .with_distributed_user_codec(GradlakeCodec)
+        .with_distributed_channel_resolver(channels)
+        // Partial aggregates over grad_values run a chunk at a time here too.
+        .with_distributed_worker_plan_rewrite_handler(|ev: WorkerPlanRewriteEvent| {
+            Ok(WorkerPlanRewriteEventResponse::new(crate::grad_values_aggregate::rewrite_worker_plan(ev.plan)?))
+        });
     if let Some((headers, expected)) = secret {
         let given = ctx.headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
         if !same_secret(given, expected.as_bytes()) {
