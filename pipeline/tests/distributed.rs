@@ -147,7 +147,7 @@ async fn any_number_of_workers_splits_the_scan_and_gives_the_local_rows() {
         pretty_format_batches(&local.context().sql(sql).await.unwrap().collect().await.unwrap()).unwrap().to_string();
     let options =
         WorkerOptions { lakes: vec![LakeLocation::Local(dir.path().to_path_buf())], ..WorkerOptions::default() };
-    for n in [2, 3, 4, 5] {
+    for n in [1, 2, 3, 4, 5] {
         let workers = LocalCluster::start(n, &options).await.unwrap();
         let cluster = workers.cluster().clone().with_bytes_per_task(Some(1));
         let session =
@@ -164,7 +164,9 @@ async fn any_number_of_workers_splits_the_scan_and_gives_the_local_rows() {
         let analyzed = pretty_format_batches(&analyzed.unwrap_or_else(|e| panic!("{n} workers: {e}"))).unwrap();
         let text = analyzed.to_string();
         let partial: Vec<&str> = text.lines().filter(|l| l.contains("mode=Partial")).collect();
-        assert!(!partial.is_empty() && partial.iter().all(|l| l.contains("metrics=[]")), "{n} workers:\n{analyzed}");
+        // (One worker: nothing to distribute, so this process runs DataFusion's plan itself.)
+        let chunk_wise = !partial.is_empty() && partial.iter().all(|l| l.contains("metrics=[]"));
+        assert!(chunk_wise || n == 1, "{n} workers:\n{analyzed}");
     }
 }
 

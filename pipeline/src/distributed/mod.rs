@@ -155,7 +155,9 @@ pub(crate) fn distribute(builder: SessionStateBuilder, cluster: &Cluster) -> Res
         .with_distributed_worker_resolver(cluster.clone())
         .with_distributed_channel_resolver(NamingChannels::trusting(cluster.tls_ca.clone()))
         .with_distributed_user_codec(GradlakeCodec)
-        .with_distributed_scale_up_leaf_node_handler(scan_split::split_file_scan);
+        .with_distributed_scale_up_leaf_node_handler(scan_split::split_file_scan)
+        // A stage this process runs itself (one task) is rewritten as a worker's is.
+        .with_distributed_worker_plan_rewrite_handler(rewrite_stage);
     if let Some(bytes) = cluster.bytes_per_task {
         if bytes == 0 {
             return Err(PipelineError::InvalidArgument("bytes per task must be at least 1".into()));
@@ -166,6 +168,11 @@ pub(crate) fn distribute(builder: SessionStateBuilder, cluster: &Cluster) -> Res
         Some(secret) => builder.with_distributed_passthrough_headers(secret_headers(secret)?)?,
         None => builder,
     })
+}
+
+/// A stage about to run: gradlake's chunk-wise partial aggregation swapped in.
+fn rewrite_stage(ev: WorkerPlanRewriteEvent) -> std::result::Result<WorkerPlanRewriteEventResponse, DataFusionError> {
+    Ok(WorkerPlanRewriteEventResponse::new(crate::grad_values_aggregate::rewrite_worker_plan(ev.plan)?))
 }
 
 fn secret_headers(secret: &str) -> Result<HeaderMap> {
@@ -260,9 +267,7 @@ async fn worker_session(
         .with_distributed_user_codec(GradlakeCodec)
         .with_distributed_channel_resolver(channels)
         // Partial aggregates over grad_values run a chunk at a time here too.
-        .with_distributed_worker_plan_rewrite_handler(|ev: WorkerPlanRewriteEvent| {
-            Ok(WorkerPlanRewriteEventResponse::new(crate::grad_values_aggregate::rewrite_worker_plan(ev.plan)?))
-        });
+        .with_distributed_worker_plan_rewrite_handler(rewrite_stage);
     if let Some((headers, expected)) = secret {
         let given = ctx.headers.get(SECRET_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
         if !same_secret(given, expected.as_bytes()) {
