@@ -131,3 +131,70 @@ async fn chunk_wise_aggregates_equal_element_wise_ones() {
         assert_same(sql, &expected, &got);
     }
 }
+
+/// A pool that refuses every reservation of the chunk-wise operator (and grants
+/// all others): the operator then emits its partial states after every slice.
+#[derive(Debug, Default)]
+struct RefusingPool {
+    inner: datafusion::execution::memory_pool::UnboundedMemoryPool,
+}
+
+impl std::fmt::Display for RefusingPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("refusing pool")
+    }
+}
+
+impl datafusion::execution::memory_pool::MemoryPool for RefusingPool {
+    fn name(&self) -> &str {
+        "refusing"
+    }
+
+    fn grow(&self, reservation: &datafusion::execution::memory_pool::MemoryReservation, additional: usize) {
+        self.inner.grow(reservation, additional)
+    }
+
+    fn shrink(&self, reservation: &datafusion::execution::memory_pool::MemoryReservation, shrink: usize) {
+        self.inner.shrink(reservation, shrink)
+    }
+
+    fn try_grow(
+        &self,
+        reservation: &datafusion::execution::memory_pool::MemoryReservation,
+        additional: usize,
+    ) -> datafusion::common::Result<()> {
+        if reservation.consumer().name().starts_with(NODE) && additional > 0 {
+            return Err(datafusion::common::DataFusionError::ResourcesExhausted("refused for the test".into()));
+        }
+        self.inner.try_grow(reservation, additional)
+    }
+
+    fn reserved(&self) -> usize {
+        self.inner.reserved()
+    }
+}
+
+/// When the pool refuses the operator's memory, it emits the states gathered so
+/// far and starts afresh; the final stage merges them into the same results.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_states_emitted_under_memory_pressure_merge_to_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let chunked = LakeSession::open(dir.path(), &SessionOptions::default()).await.unwrap();
+    let element_wise = SessionOptions { element_wise_aggregation: true, ..SessionOptions::default() };
+    let reference = LakeSession::open(dir.path(), &element_wise).await.unwrap();
+    let sql = "SELECT step, param, count(*) AS n, sum(value) AS s, max(abs(value)) AS m, hill_index(abs(value), 20) AS h FROM grad_values GROUP BY step, param ORDER BY step, param";
+    let (expected, _) = run(&reference, sql).await;
+    let plan = chunked.context().sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+    assert!(displayable(plan.as_ref()).indent(false).to_string().contains(NODE));
+    let task = chunked.context().task_ctx();
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(RefusingPool::default()))
+        .with_object_store_registry(task.runtime_env().object_store_registry.clone())
+        .build_arc()
+        .unwrap();
+    let task = Arc::new(Arc::try_unwrap(task).ok().expect("a fresh task context").with_runtime(runtime));
+    let batches = datafusion::physical_plan::collect(plan.clone(), task).await.unwrap();
+    let got = concat_batches(&plan.schema(), &batches).unwrap();
+    assert_same(sql, &expected, &got);
+}
