@@ -193,7 +193,7 @@ async fn partial_states_emitted_under_memory_pressure_merge_to_the_same_results(
         .with_object_store_registry(task.runtime_env().object_store_registry.clone())
         .build_arc()
         .unwrap();
-    let task = Arc::new(Arc::try_unwrap(task).ok().expect("a fresh task context").with_runtime(runtime));
+    let task = Arc::new(Arc::try_unwrap(task).unwrap_or_else(|_| panic!("a fresh task context")).with_runtime(runtime));
     let batches = datafusion::physical_plan::collect(plan.clone(), task).await.unwrap();
     let got = concat_batches(&plan.schema(), &batches).unwrap();
     assert_same(sql, &expected, &got);
