@@ -58,7 +58,7 @@ const CHUNK_KEYS: std::ops::RangeInclusive<usize> = 0..=5;
 
 /// Groups held before their states are emitted, however much memory is free:
 /// keeps the per-batch work of finding groups small.
-pub(crate) const MAX_GROUPS: usize = 1 << 14;
+const MAX_GROUPS: usize = 1 << 14;
 
 /// Chunk rows exploded at a time: 64 × 4096 elements, 1 MiB of `value`.
 const ROWS_PER_SLICE: usize = 64;
@@ -427,16 +427,16 @@ impl Groups {
         let count = |row: usize| numel.value(row).clamp(0, CHUNK_LEN as i32) as usize;
         let runs =
             if op.keys.iter().any(|&k| k == 0 || k == 5) { Some(cast(b.column(0), &DataType::Utf8)?) } else { None };
+        let mut keys = (0..b.num_rows()).map(|row| self.key(b, runs.as_ref(), row)).collect::<Result<Vec<_>>>()?;
         let mut touched = Vec::new();
         let (mut row, mut offset) = (0, 0);
         while row < b.num_rows() {
-            let key = self.key(b, runs.as_ref(), row)?;
             let (mut end, mut len) = (row + 1, count(row));
-            while end < b.num_rows() && self.key(b, runs.as_ref(), end)? == key {
+            while end < b.num_rows() && keys[end] == keys[row] {
                 len += count(end);
                 end += 1;
             }
-            let g = self.group(key)?;
+            let g = self.group(std::mem::take(&mut keys[row]))?;
             for (accumulator, arrays) in self.groups[g].accumulators.iter_mut().zip(&args) {
                 let slices: Vec<ArrayRef> = arrays.iter().map(|a| a.slice(offset, len)).collect();
                 accumulator.update_batch(&slices)?;
