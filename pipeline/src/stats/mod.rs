@@ -16,5 +16,6 @@ pub mod powerlaw;
 pub mod powerlaw_compare;
 pub mod powerlaw_gof;
 pub mod powerlaw_options;
+mod powerlaw_screen;
 pub mod sample;
 pub mod tail_index;

@@ -21,7 +21,7 @@ impl PositiveSample {
                 keep
             })
             .collect();
-        sorted.sort_unstable_by(f64::total_cmp);
+        radsort::sort(&mut sorted);
         Self { sorted, skipped }
     }
 }

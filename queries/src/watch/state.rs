@@ -129,7 +129,7 @@ pub struct WatchState {
     params: Vec<String>,
     rates: BTreeMap<String, Rate>,
     newest: BTreeMap<String, Vec<DimensionTest>>,
-    model_values: BTreeMap<String, (i64, Vec<f64>)>,
+    model_values: BTreeMap<String, (i64, Vec<f32>)>,
     sketches: BTreeMap<(String, i64, usize), CovEstimator>,
     spectra: Vec<SpectrumRow>,
     latest: Latest,
@@ -164,10 +164,12 @@ impl WatchState {
                 if self.model_values.get(kind).is_some_and(|(open, _)| *open != step) {
                     self.close_model_test(kind);
                 }
-                let abs = values.iter().map(|v| f64::from(v.abs()));
-                let test = self.test(kind, step, param, abs.clone());
+                let mut positive: Vec<f32> =
+                    values.iter().map(|v| v.abs()).filter(|v| v.is_finite() && *v > 0.0).collect();
+                let model = &mut self.model_values.entry(kind.to_string()).or_insert_with(|| (step, Vec::new())).1;
+                model.extend_from_slice(&positive);
+                let test = self.test(kind, step, param, &mut positive);
                 self.record(test);
-                self.model_values.entry(kind.to_string()).or_insert_with(|| (step, Vec::new())).1.extend(abs);
             }
             "sample" | "noise" => {
                 let done: Vec<_> = self.sketches.keys().filter(|(k, s, _)| k == kind && *s < step).cloned().collect();
@@ -239,13 +241,14 @@ impl WatchState {
     /// Bytes held by open groups (sketches and whole-model values).
     pub fn open_bytes(&self) -> usize {
         self.sketches.values().map(CovEstimator::bytes).sum::<usize>()
-            + self.model_values.values().map(|(_, v)| v.capacity() * 8).sum::<usize>()
+            + self.model_values.values().map(|(_, v)| v.capacity() * 4).sum::<usize>()
     }
 
-    /// The powerlaw_ks_test aggregate on `values`: positive finite values only, sorted.
-    fn test(&self, kind: &str, step: i64, param: String, values: impl Iterator<Item = f64>) -> DimensionTest {
-        let mut sorted: Vec<f64> = values.filter(|v| v.is_finite() && *v > 0.0).collect();
-        sorted.sort_unstable_by(f64::total_cmp);
+    /// The powerlaw_ks_test aggregate on `positive` (finite values > 0, |g| of
+    /// f32 gradients): sorted in f32, as the aggregate's state does, then fitted in f64.
+    fn test(&self, kind: &str, step: i64, param: String, positive: &mut [f32]) -> DimensionTest {
+        radsort::sort(positive);
+        let sorted: Vec<f64> = positive.iter().map(|&v| f64::from(v)).collect();
         let f = fit(&sorted, &self.options.fit);
         let t = f.as_ref().and_then(|f| ks_test(f, self.options.significance));
         DimensionTest {
@@ -271,8 +274,8 @@ impl WatchState {
     }
 
     fn close_model_test(&mut self, kind: &str) {
-        if let Some((step, values)) = self.model_values.remove(kind) {
-            let test = self.test(kind, step, MODEL.to_string(), values.into_iter());
+        if let Some((step, mut values)) = self.model_values.remove(kind) {
+            let test = self.test(kind, step, MODEL.to_string(), &mut values);
             self.record(test);
         }
     }
