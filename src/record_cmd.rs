@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use gradlake_ingest::publish_lag::parse_publish_lag;
 use gradlake_ingest::{GradCompression, WriteStats, WriterOptions};
 use gradlake_pipeline::memory::parse_size;
 use gradlake_recorder::data::Dataset;
@@ -65,6 +66,11 @@ pub struct CommonArgs {
     /// gradients), cheaper to write.
     #[arg(long)]
     uncompressed: bool,
+    /// Also close and publish the open files once their oldest gradient is this
+    /// old, so that `gradlake watch` follows the run: `auto` (a thirtieth of the
+    /// run's age, between 1 and 60 s), `never` (by --file-size only), or seconds.
+    #[arg(long, default_value = "auto")]
+    publish_lag: String,
 }
 
 /// Arguments of `gradlake record`.
@@ -204,6 +210,7 @@ fn setup(c: &CommonArgs, steps: u64, arch: Architecture, label: &str) -> anyhow:
         row_group_bytes: parse_size(&c.row_group_size).context("--row-group-size")?,
         file_bytes: parse_size(&c.file_size).context("--file-size")?,
         compression: if c.uncompressed { GradCompression::Uncompressed } else { GradCompression::Zstd },
+        publish_lag: parse_publish_lag(&c.publish_lag).map_err(|e| anyhow::anyhow!("--publish-lag: {e}"))?,
         ..WriterOptions::default()
     };
     Ok(Setup { data, cfg, options })

@@ -26,11 +26,13 @@ pub mod import;
 pub mod layout;
 pub mod meta;
 mod parquet_file;
+pub mod publish_lag;
 pub mod schema;
 pub mod synth;
 pub mod writer;
 
 pub use error::IngestError;
 pub use meta::{ParamSpec, RunInfo};
+pub use publish_lag::PublishLag;
 pub use schema::{CHUNK_LEN, FORMAT_VERSION, Kind, RUN_FINISHED_SCALAR, Table};
 pub use writer::{FilePublisher, GradCompression, LakeWriter, WriteStats, WriterOptions};

@@ -3,8 +3,8 @@
 //! The producer (a training loop) validates each tensor and hands it to a
 //! background thread through a queue bounded in bytes; it waits only when the
 //! queue is full. The background thread chunks, sorts, compresses and writes
-//! row groups sized in bytes, rolls files by size, and publishes each file
-//! atomically. Dropping the writer without [`LakeWriter::finish`] still writes
+//! row groups sized in bytes, rolls files by size (and by age, with a
+//! [`PublishLag`]), and publishes each file atomically. Dropping the writer without [`LakeWriter::finish`] still writes
 //! everything queued so far.
 
 use std::collections::VecDeque;
@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc as std_mpsc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use arrow::array::{ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::Int64Type;
@@ -24,6 +25,7 @@ use crate::grads_buffer::GradsBuffer;
 use crate::layout;
 use crate::meta::{ParamSpec, ParamTable, RunInfo};
 use crate::parquet_file::{AtomicParquetFile, encoder_factory, write_whole_file, zstd};
+use crate::publish_lag::PublishLag;
 use crate::schema::{CHUNK_LEN, Kind, RUN_FINISHED_SCALAR, Table};
 
 /// Sizes and codec settings of a [`LakeWriter`]. Memory use is about
@@ -48,6 +50,9 @@ pub struct WriterOptions {
     pub encoder_threads: usize,
     /// Called with every file the writer finishes, once it is whole and in place.
     pub publish: Option<FilePublisher>,
+    /// Also close and publish the open files once their oldest data is this
+    /// old, so a follower sees the run progress (None: by size only).
+    pub publish_lag: Option<PublishLag>,
 }
 
 /// A hook that receives every finished file of a [`LakeWriter`] (its final path),
@@ -98,6 +103,7 @@ impl Default for WriterOptions {
             compression: GradCompression::Zstd,
             encoder_threads: 2,
             publish: None,
+            publish_lag: None,
         }
     }
 }
@@ -394,6 +400,9 @@ struct Worker {
     file_max_step: Option<i64>,
     scalars: Vec<(i64, String, f64)>,
     stats: WriteStats,
+    started: Instant,
+    /// When the oldest data not yet in a published file arrived (None: all published).
+    unpublished_since: Option<Instant>,
 }
 
 impl Worker {
@@ -421,6 +430,8 @@ impl Worker {
             file_max_step: None,
             scalars: Vec::new(),
             stats,
+            started: Instant::now(),
+            unpublished_since: None,
         })
     }
 
@@ -454,7 +465,14 @@ impl Worker {
                     if let Some(e) = failed {
                         return Err(IngestError::WriterStopped(e));
                     }
+                    continue;
                 }
+            }
+            let since = *self.unpublished_since.get_or_insert_with(Instant::now);
+            if let Some(lag) = self.options.publish_lag
+                && since.elapsed() >= lag.at(self.started.elapsed())
+            {
+                self.flush_all()?;
             }
         }
         self.flush_all()?;
@@ -548,7 +566,9 @@ impl Worker {
         self.write_row_group()?;
         self.drain()?;
         self.close_grads_file()?;
-        self.write_scalars()
+        self.write_scalars()?;
+        self.unpublished_since = None;
+        Ok(())
     }
 }
 

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Float32Type, Int32Type, Int64Type};
 use gradlake_ingest::writer::GradKey;
-use gradlake_ingest::{CHUNK_LEN, IngestError, Kind, LakeWriter, ParamSpec, RunInfo, WriterOptions};
+use gradlake_ingest::{CHUNK_LEN, IngestError, Kind, LakeWriter, ParamSpec, PublishLag, RunInfo, WriterOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
 use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -222,6 +223,42 @@ fn flush_makes_data_visible_and_drop_keeps_what_was_queued() {
     drop(w); // no finish(): the queued tensor is still written
     let (got, files) = read_back(&dir);
     assert_eq!((got.len(), files), (2, 2));
+}
+
+/// With a publish lag the writer closes its files by age as data keeps coming, so
+/// a follower sees gradients and scalars long before the run ends; without one,
+/// nothing is visible until the file is big enough or the writer finishes.
+#[test]
+fn a_publish_lag_makes_files_visible_while_the_run_goes_on() {
+    let visible = |lake: &Path| {
+        let dir = lake.join("grads/run=r");
+        if dir.exists() { read_back(&dir).0.len() } else { 0 }
+    };
+    for lag in [None, Some(PublishLag::fixed(Duration::from_millis(20)))] {
+        let lake = tempfile::tempdir().unwrap();
+        let params = vec![ParamSpec::new("b", [10])];
+        let options = WriterOptions { publish_lag: lag, ..Default::default() };
+        let mut w = LakeWriter::create(lake.path(), &info("r"), params, options).unwrap();
+        let key = |step| GradKey { step, kind: Kind::Minibatch, sample: 0, param: "b" };
+        w.write_grad_blocking(key(0), vec![0.5; 10]).unwrap();
+        w.write_scalar(0, "loss", 2.0).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        // The writer looks at the age of what it holds as data arrives.
+        w.write_grad_blocking(key(1), vec![0.25; 10]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lag.is_some() && visible(lake.path()) < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if lag.is_some() {
+            assert_eq!(visible(lake.path()), 2, "both steps published before finish");
+            assert!(lake.path().join("scalars/run=r/part-000000.parquet").exists(), "with the loss");
+        } else {
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(visible(lake.path()), 0, "by size only: nothing yet");
+        }
+        assert_eq!(w.finish().unwrap().tensors, 2);
+        assert_eq!(visible(lake.path()), 2);
+    }
 }
 
 /// Regression: inside a tokio task, the coop budget used to defer the wake-up of a
