@@ -18,9 +18,10 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{constant_str, split_options};
+use super::fit_memo::fit_once;
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, struct_value};
-use crate::stats::powerlaw::{FitOptions, fit};
+use crate::stats::powerlaw::FitOptions;
 use crate::stats::powerlaw_compare::{Alternative, compare};
 
 /// `powerlaw_compare`.
@@ -62,7 +63,7 @@ impl SampleFunction for PowerLawCompare {
         sorted: &mut [f64],
         _skipped: u64,
     ) -> Result<ScalarValue> {
-        let c = fit(sorted, options).and_then(|f| compare(sorted, &f, *alternative));
+        let c = fit_once(sorted, options).and_then(|f| compare(sorted, &f, *alternative));
         struct_value(
             &fields(),
             vec![

@@ -20,9 +20,10 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{constant_int, split_options};
+use super::fit_memo::fit_once;
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::{Candidates, FitOptions, XminRule, fit};
+use crate::stats::powerlaw::{Candidates, FitOptions, XminRule};
 
 /// `powerlaw_fit`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
@@ -67,7 +68,7 @@ impl SampleFunction for PowerLawFit {
     }
 
     fn evaluate(options: &FitOptions, sorted: &mut [f64], skipped: u64) -> Result<ScalarValue> {
-        let f = fit(sorted, options);
+        let f = fit_once(sorted, options);
         struct_value(
             &fields(),
             vec![

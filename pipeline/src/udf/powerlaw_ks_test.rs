@@ -19,9 +19,10 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{constant_float_in, split_options};
+use super::fit_memo::fit_once;
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::{FitOptions, fit, ks_test};
+use crate::stats::powerlaw::{FitOptions, ks_test};
 
 /// `powerlaw_ks_test`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]
@@ -58,7 +59,7 @@ impl SampleFunction for PowerLawKsTest {
     }
 
     fn evaluate((significance, options): &(f64, FitOptions), sorted: &mut [f64], _skipped: u64) -> Result<ScalarValue> {
-        let f = fit(sorted, options);
+        let f = fit_once(sorted, options);
         let test = f.as_ref().and_then(|f| ks_test(f, *significance));
         struct_value(
             &fields(),
