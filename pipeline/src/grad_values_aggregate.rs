@@ -17,6 +17,11 @@
 //! in the pool; when the reservation fails, or past [`MAX_GROUPS`], the
 //! states gathered so far are emitted and the operator starts afresh (a
 //! partial stage may emit a group more than once; the final stage merges).
+//!
+//! `GROUPING SETS` (and `ROLLUP`, `CUBE`) of chunk keys are taken too: each run
+//! goes to one group per set, its key with the set's absent columns NULL and
+//! the set's `__grouping_id`, computed as DataFusion computes it
+//! (`dimension_wise.sql` tests every param and the whole model in one pass).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -118,7 +123,6 @@ type Rewritten = (AggregateByChunk, Arc<dyn ExecutionPlan>, SchemaRef);
 fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Rewritten>> {
     let Some(agg) = node.downcast_ref::<AggregateExec>() else { return Ok(None) };
     if *agg.mode() != AggregateMode::Partial
-        || !agg.group_expr().is_single()
         || agg.limit_options().is_some()
         || agg.filter_expr().iter().any(Option::is_some)
     {
@@ -230,7 +234,9 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Rewritten>> {
             .collect::<Result<Vec<_>>>()?;
         aggregates.push(rebuild(aggregate, args, &arg_schema)?);
     }
+    let sets = if agg.group_expr().is_single() { Vec::new() } else { grouping_sets(agg)? };
     let operator = AggregateByChunk {
+        sets,
         explode_output: used.iter().map(|&u| explode_output[u]).collect(),
         predicates,
         explode_all: explode_output.to_vec(),
@@ -241,6 +247,37 @@ fn rewrite(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Rewritten>> {
         aggregates,
     };
     Ok(Some((operator, Arc::clone(explode_exec.children()[0]), agg.schema())))
+}
+
+/// The grouping sets of `agg` with their `__grouping_id`s: in its low bits
+/// one bit per group column, 1 where the set leaves it out (the first column
+/// highest), above them the occurrence of a repeated set — DataFusion's
+/// `evaluate_group_by` and `group_id_array`.
+fn grouping_sets(agg: &AggregateExec) -> Result<Vec<GroupingSet>> {
+    let group_by = agg.group_expr();
+    let columns = group_by.expr().len();
+    let schema = agg.schema();
+    let id_type = schema.field(columns).data_type();
+    let mut occurrences: HashMap<&[bool], u64> = HashMap::new();
+    group_by
+        .groups()
+        .iter()
+        .map(|nulls| {
+            let seen = occurrences.entry(nulls).or_insert(0);
+            let ordinal = *seen;
+            *seen += 1;
+            let bits = nulls.iter().fold(0u64, |acc, &null| (acc << 1) | u64::from(null));
+            let id = ScalarValue::UInt64(Some(bits | (ordinal << columns))).cast_to(id_type)?;
+            Ok(GroupingSet { nulls: nulls.clone(), id })
+        })
+        .collect()
+}
+
+/// One grouping set: which group columns it leaves out, and its `__grouping_id`.
+#[derive(Debug, Clone)]
+struct GroupingSet {
+    nulls: Vec<bool>,
+    id: ScalarValue,
 }
 
 /// A node between the aggregate and the explode.
@@ -283,6 +320,8 @@ fn rebuild(
 /// Partial aggregation of exploded chunk rows, a run of equal keys at a time (module docs).
 #[derive(Debug, Clone)]
 pub(crate) struct AggregateByChunk {
+    /// Grouping sets (empty for a plain GROUP BY).
+    sets: Vec<GroupingSet>,
     /// `grad_values` columns the arguments read (indices), in `arg_schema` order.
     explode_output: Vec<usize>,
     /// Filters on chunk keys, over the explode's original output (`explode_all`, `explode_schema`).
@@ -371,6 +410,17 @@ struct Group {
     bytes: usize,
 }
 
+impl Group {
+    /// Feeds elements `offset..offset + len` of each aggregate's arguments.
+    fn update(&mut self, args: &[Vec<ArrayRef>], offset: usize, len: usize) -> Result<()> {
+        for (accumulator, arrays) in self.accumulators.iter_mut().zip(args) {
+            let slices: Vec<ArrayRef> = arrays.iter().map(|a| a.slice(offset, len)).collect();
+            accumulator.update_batch(&slices)?;
+        }
+        Ok(())
+    }
+}
+
 /// The groups of one partition, and the batches ready to go out.
 struct Groups {
     operator: Arc<AggregateByChunk>,
@@ -436,12 +486,23 @@ impl Groups {
                 len += count(end);
                 end += 1;
             }
-            let g = self.group(std::mem::take(&mut keys[row]))?;
-            for (accumulator, arrays) in self.groups[g].accumulators.iter_mut().zip(&args) {
-                let slices: Vec<ArrayRef> = arrays.iter().map(|a| a.slice(offset, len)).collect();
-                accumulator.update_batch(&slices)?;
+            let key = std::mem::take(&mut keys[row]);
+            if op.sets.is_empty() {
+                let g = self.group(key)?;
+                self.groups[g].update(&args, offset, len)?;
+                touched.push(g);
+            } else {
+                for set in &op.sets {
+                    let mut in_set = Vec::with_capacity(key.len() + 1);
+                    for (value, &null) in key.iter().zip(&set.nulls) {
+                        in_set.push(if null { ScalarValue::try_from(&value.data_type())? } else { value.clone() });
+                    }
+                    in_set.push(set.id.clone());
+                    let g = self.group(in_set)?;
+                    self.groups[g].update(&args, offset, len)?;
+                    touched.push(g);
+                }
             }
-            touched.push(g);
             (row, offset) = (end, offset + len);
         }
         touched.sort_unstable();
@@ -510,7 +571,8 @@ impl Groups {
         self.index.clear();
         let fields = self.schema.fields();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(fields.len());
-        for k in 0..self.operator.keys.len() {
+        let key_columns = self.operator.keys.len() + usize::from(!self.operator.sets.is_empty());
+        for k in 0..key_columns {
             let keys = ScalarValue::iter_to_array(groups.iter().map(|g| g.key[k].clone()))?;
             columns.push(cast(&keys, fields[columns.len()].data_type())?);
         }
@@ -543,7 +605,7 @@ impl Groups {
     /// Emits what is left. Without GROUP BY, a partial stage emits one row even
     /// for no input (the functions' initial states), as DataFusion's does.
     fn finish(&mut self) -> Result<()> {
-        if self.operator.keys.is_empty() && !self.emitted && self.groups.is_empty() {
+        if self.operator.keys.is_empty() && self.operator.sets.is_empty() && !self.emitted && self.groups.is_empty() {
             self.group(Vec::new())?;
         }
         self.flush()

@@ -105,6 +105,20 @@ async fn chunk_wise_aggregates_equal_element_wise_ones() {
         ),
         ("SELECT kind, count(*) AS n, sum(value) AS s FROM grad_values WHERE step < 0 GROUP BY kind", true),
         ("SELECT count(*) AS n, max(value) AS m FROM grad_values WHERE step < 0", true),
+        // Grouping sets of chunk keys, as dimension_wise.sql tests each param and the whole model.
+        (
+            "SELECT kind, step, param, count(*) AS n, sum(value) AS s, powerlaw_ks_test(abs(value))['alpha'] AS alpha, powerlaw_compare(abs(value), 'exponential')['loglik_ratio'] AS lr FROM grad_values WHERE kind IN ('minibatch', 'full') GROUP BY GROUPING SETS ((kind, step, param), (kind, step)) ORDER BY kind, step, param NULLS FIRST",
+            true,
+        ),
+        (
+            "SELECT kind, param, count(*) AS n, max(abs(value)) AS m, grouping(param) AS g FROM grad_values GROUP BY ROLLUP (kind, param) ORDER BY kind NULLS FIRST, param NULLS FIRST",
+            true,
+        ),
+        // A repeated set: its groups are kept apart by the occurrence in __grouping_id.
+        (
+            "SELECT kind, count(*) AS n FROM grad_values GROUP BY GROUPING SETS ((kind), (kind), ()) ORDER BY kind NULLS FIRST, n",
+            true,
+        ),
         // DISTINCT on a chunk key becomes a GROUP BY (kind, step) underneath: taken.
         ("SELECT kind, count(DISTINCT step) AS steps FROM grad_values GROUP BY kind ORDER BY kind", true),
         // Not taken: a group key or filter that varies within a chunk, FILTER on an aggregate.
