@@ -64,8 +64,17 @@ pub fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))?;
     let interrupted = rt.block_on(async {
         let mut last_news = Instant::now();
+        let mut drawn = Instant::now();
         loop {
-            let polled = watcher.poll().await?;
+            // Redrawn as tensors come in too, not only between files: one file can take seconds.
+            let mut redraw = |w: &Watcher| {
+                if drawn.elapsed() >= Duration::from_millis(200) {
+                    bar.set_message(live_view(&args.run, w));
+                    bar.tick();
+                    drawn = Instant::now();
+                }
+            };
+            let polled = watcher.poll_with(&mut redraw).await?;
             if polled.grads_files + polled.scalars_files > 0 {
                 last_news = Instant::now();
             }
@@ -117,8 +126,9 @@ fn live_view(run: &str, watcher: &Watcher) -> String {
     };
     let Latest { step, loss, accuracy, grad_norm } = state.latest();
     let mut out = format!(
-        "run {run}: {files} files ({:.1} MB) read, step {}, loss {}, accuracy {}, |g| {}, open state {:.1} MB",
+        "run {run}: {files} files ({:.1} MB), {} tensors read, step {}, loss {}, accuracy {}, |g| {}, open state {:.1} MB",
         bytes as f64 / 1e6,
+        watcher.tensors_read(),
         step.map_or_else(|| "—".to_string(), |s| s.to_string()),
         fmt(loss),
         fmt(accuracy),

@@ -92,6 +92,7 @@ pub struct Watcher {
     finished: bool,
     files: u64,
     bytes: u64,
+    tensors: u64,
 }
 
 impl Watcher {
@@ -118,12 +119,20 @@ impl Watcher {
             finished: false,
             files: 0,
             bytes: 0,
+            tensors: 0,
         }
     }
 
     /// Reads every file published since the last poll. Before the run's
     /// `runs` and `params` files exist it reads nothing.
     pub async fn poll(&mut self) -> Result<PollResult, WatchError> {
+        self.poll_with(&mut |_| {}).await
+    }
+
+    /// [`Watcher::poll`], calling `progress` with the watcher after every
+    /// batch of tensors folded in, so a live view can move while a large
+    /// file is read.
+    pub async fn poll_with(&mut self, progress: &mut (dyn FnMut(&Watcher) + Send)) -> Result<PollResult, WatchError> {
         let mut result = PollResult::default();
         if self.finished {
             return Ok(result);
@@ -148,7 +157,7 @@ impl Watcher {
         let grads = self.source.new_parts(Table::Grads, &self.run, |p| self.seen_grads.contains(&p)).await?;
         for (part, at) in grads {
             let file = self.source.local(Table::Grads, &self.run, at).await?;
-            result.tensors += self.read_grads(&run_file, &params_file, &file).await?;
+            result.tensors += self.read_grads(&run_file, &params_file, &file, progress).await?;
             self.seen_grads.insert(part);
             result.grads_files += 1;
         }
@@ -182,6 +191,11 @@ impl Watcher {
     /// Files read so far and their bytes.
     pub fn files_read(&self) -> (u64, u64) {
         (self.files, self.bytes)
+    }
+
+    /// Gradient tensors folded in so far (also of a file still being read).
+    pub fn tensors_read(&self) -> u64 {
+        self.tensors
     }
 
     async fn param_names(&self, run_file: &Path, params_file: &Path) -> Result<Vec<String>, WatchError> {
@@ -228,7 +242,13 @@ impl Watcher {
         Ok(marker)
     }
 
-    async fn read_grads(&mut self, run_file: &Path, params_file: &Path, file: &LocalFile) -> Result<u64, WatchError> {
+    async fn read_grads(
+        &mut self,
+        run_file: &Path,
+        params_file: &Path,
+        file: &LocalFile,
+        progress: &mut (dyn FnMut(&Watcher) + Send),
+    ) -> Result<u64, WatchError> {
         let path = &file.path;
         let view = View::new(&self.lake, &self.run, run_file, params_file, Some((Table::Grads, path)))?;
         let sql = "SELECT step, CAST(kind AS VARCHAR) AS kind, param_id, \"values\" FROM grad_vectors";
@@ -237,10 +257,10 @@ impl Watcher {
         let session = view.session().await?;
         let df = session.context().sql(sql).await.map_err(|e| err(e.into()))?;
         let mut stream = df.execute_stream().await.map_err(|e| err(e.into()))?;
-        let state = self.state.as_mut().expect("made before reading");
         let mut tensors = 0;
         while let Some(batch) = stream.next().await {
             let b = batch.map_err(|e| err(e.into()))?;
+            let state = self.state.as_mut().expect("made before reading");
             let steps = b.column(0).as_primitive::<Int64Type>();
             let kinds = cast_utf8(b.column(1), path)?;
             let kinds = kinds.as_string::<i32>();
@@ -254,6 +274,8 @@ impl Watcher {
                     .map_err(|source| WatchError::Spectrum { path: path.to_path_buf(), source })?;
                 tensors += 1;
             }
+            self.tensors += b.num_rows() as u64;
+            progress(self);
         }
         self.note_file(path);
         Ok(tensors)
