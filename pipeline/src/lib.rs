@@ -15,6 +15,7 @@ mod grad_vectors;
 mod grads_exec;
 mod grads_scan;
 mod hiding_store;
+mod local_reads;
 pub mod memory;
 pub mod output;
 pub mod session;

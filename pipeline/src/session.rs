@@ -16,11 +16,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use gradlake_ingest::Table;
 use gradlake_ingest::check::{CheckOptions, Severity, check_lake};
 
-use object_store::local::LocalFileSystem;
-
 use crate::distributed::Cluster;
 use crate::error::{PipelineError, Result};
 use crate::hiding_store::HidingStore;
+use crate::local_reads::InlineReads;
 use crate::memory::PeakPool;
 use crate::store::{EnvStores, LakeLocation, scan_store_lake};
 use crate::views;
@@ -151,7 +150,7 @@ impl LakeSession {
                 .map_err(|e| PipelineError::InvalidArgument(format!("{}: {e}", file.display())))?;
             hidden.insert(path);
         }
-        let store = HidingStore::new(Arc::new(LocalFileSystem::new()), hidden);
+        let store = HidingStore::new(Arc::new(InlineReads::default()), hidden);
         self.ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(store));
         Ok(())
     }
@@ -203,6 +202,7 @@ fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPo
         None => {}
     }
     let ctx = SessionContext::new_with_state(builder.build()).enable_url_table();
+    ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(InlineReads::default()));
     register_all(&ctx);
     Ok((ctx, pool))
 }
