@@ -23,11 +23,15 @@ fi
 echo "lake: $LAKE ($(du -sh "$LAKE" | cut -f1) on disk)"
 "$BIN" sql --lake "$LAKE" "SELECT count(*) AS chunk_rows, sum(numel) AS gradient_values, sum(numel) * 4 / 1e9 AS payload_gb FROM grads"
 
-best_of_3() {  # prints the best wall time and its peak RSS of a command, from /usr/bin/time
+best_of_3() {  # the best wall time (ms resolution; /usr/bin/time has 10 ms) and its peak RSS
   local best="" rss=""
   for _ in 1 2 3; do
-    /usr/bin/time -f "%e %M" -o /tmp/gl-time "$@" >/dev/null
-    read -r t m < /tmp/gl-time
+    local start end t m
+    start=$(date +%s%N)
+    /usr/bin/time -f "%M" -o /tmp/gl-time "$@" >/dev/null
+    end=$(date +%s%N)
+    t=$(awk "BEGIN{printf \"%.3f\", ($end - $start) / 1e9}")
+    read -r m < /tmp/gl-time
     if [ -z "$best" ] || awk "BEGIN{exit !($t < $best)}"; then best=$t; rss=$m; fi
   done
   echo "$best s, peak RSS $((rss / 1024)) MB"

@@ -154,8 +154,8 @@ fn sync_dir(dir: &Path) -> Result<()> {
 }
 
 /// The writer settings of DESIGN §2: gradient values byte-stream-split, no
-/// dictionary, no statistics; key columns with page statistics; ZSTD (or, for
-/// `grads` when asked, no compression).
+/// dictionary, no statistics, ZSTD (or, when asked, no compression); `grads`'
+/// key columns uncompressed, with page statistics; the other tables ZSTD.
 ///
 /// Sort order: readers (DataFusion among them) take a row group's
 /// `sorting_columns` as the order of the whole *file*. Rows are sorted by
@@ -176,6 +176,12 @@ fn writer_properties(table: Table, compression: Compression) -> WriterProperties
         .set_max_row_group_row_count(None)
         .set_max_row_group_bytes(None);
     if table == Table::Grads {
+        // Key and summary columns are a few bytes a row and barely compress, while
+        // parquet-rs makes a ZSTD compressor and decompressor for every compressed
+        // column chunk it reads: a third of a key-column query's CPU (`bench/query.sh` Q1).
+        for key in ["step", "kind", "sample", "param_id", "chunk", "numel", "l2", "max_abs"] {
+            b = b.set_column_compression(ColumnPath::from(key), Compression::UNCOMPRESSED);
+        }
         let values = ColumnPath::from(vec!["values".to_string(), "list".to_string(), "item".to_string()]);
         b = b
             .set_column_encoding(values.clone(), Encoding::BYTE_STREAM_SPLIT)
