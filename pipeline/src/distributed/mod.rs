@@ -23,6 +23,7 @@ mod scoped_store;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::local_reads::InlineReads;
 use datafusion::common::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::{SessionState, SessionStateBuilder};
@@ -33,7 +34,6 @@ use datafusion_distributed::{
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 use object_store::ObjectStore;
-use object_store::local::LocalFileSystem;
 use object_store::path::Path as StorePath;
 use tokio::net::TcpListener;
 use url::Url;
@@ -309,7 +309,7 @@ fn worker_runtime(options: &WorkerOptions) -> Result<Arc<RuntimeEnv>> {
     }
     let runtime = crate::session::runtime(options.memory_limit, None, EnvStores::closed())?.0;
     let local = Url::parse("file://").expect("static URL");
-    runtime.register_object_store(&local, Arc::new(ScopedStore::new(Arc::new(LocalFileSystem::new()), local_roots)));
+    runtime.register_object_store(&local, Arc::new(ScopedStore::new(Arc::new(InlineReads::default()), local_roots)));
     for (bucket, store, prefixes) in buckets {
         runtime.register_object_store(&bucket, Arc::new(ScopedStore::new(store, prefixes)));
     }
