@@ -97,9 +97,9 @@ fn dismissed_prefix_lanes(tail: ScreenTail<'_>, starts: &[usize], at: usize, ran
 #[inline(always)]
 fn exp_approx(t: f64) -> f64 {
     const LOG2_E: f64 = std::f64::consts::LOG2_E;
-    // ln 2 split so that k·LN2_HI is exact for |k| < 2^11.
-    const LN2_HI: f64 = 0.693_147_180_369_123_816_49;
-    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // ln 2 split (fdlibm's constants) so that k·LN2_HI is exact for |k| < 2^11.
+    const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+    const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
     // Adding 1.5·2^52 rounds to an integer held in the low mantissa bits.
     const SHIFTER: f64 = 6_755_399_441_055_744.0;
     let t = t.clamp(-708.0, 709.0);
