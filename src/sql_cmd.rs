@@ -118,7 +118,9 @@ async fn shell(session: &LakeSession, format: OutputFormat, max_rows: usize) -> 
         let _ = editor.load_history(h);
     }
     if std::io::stdin().is_terminal() {
-        eprintln!("gradlake sql shell: end statements with ';'. \\d lists tables, \\q quits.");
+        eprintln!(
+            "gradlake sql shell: end statements with ';'. \\d lists tables, \\f gradlake's functions, \\q quits."
+        );
     }
     let mut buffer = String::new();
     loop {
@@ -133,6 +135,11 @@ async fn shell(session: &LakeSession, format: OutputFormat, max_rows: usize) -> 
                         "\\d" => {
                             let _ = editor.add_history_entry(trimmed);
                             execute(session, "SHOW TABLES;", format, max_rows).await;
+                            continue;
+                        }
+                        "\\f" => {
+                            let _ = editor.add_history_entry(trimmed);
+                            execute(session, &functions_query(), format, max_rows).await;
                             continue;
                         }
                         _ => {}
@@ -155,6 +162,22 @@ async fn shell(session: &LakeSession, format: OutputFormat, max_rows: usize) -> 
         let _ = editor.save_history(h);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// gradlake's SQL functions, one line each: name, syntax and the first
+/// sentence of the description they carry (`information_schema.routines`).
+fn functions_query() -> String {
+    let names: Vec<String> = gradlake_pipeline::udf::aggregates()
+        .iter()
+        .map(|f| f.name().to_string())
+        .chain(gradlake_pipeline::udf::scalars().iter().map(|f| f.name().to_string()))
+        .map(|n| format!("'{n}'"))
+        .collect();
+    format!(
+        "SELECT syntax_example AS function, split_part(description, '. ', 1) AS what \
+         FROM information_schema.routines WHERE routine_name IN ({}) ORDER BY routine_name;",
+        names.join(", ")
+    )
 }
 
 /// Runs statements in the shell: an error is reported and the shell goes on.

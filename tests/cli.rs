@@ -1,7 +1,7 @@
 //! End-to-end tests of the `gradlake` binary: exit codes, stdout/stderr, formats.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 fn gradlake(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gradlake")).args(args).output().expect("run gradlake")
@@ -118,6 +118,34 @@ fn synth_then_check_then_sql_in_every_format() {
     assert!(o.status.success());
     assert!(stderr(&o).contains("truncated at 3 rows"), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().filter(|l| l.starts_with("| ") && !l.contains("step")).count(), 3);
+}
+
+/// The shell lists gradlake's functions with `\\f`, one line each with its syntax.
+#[test]
+fn the_shell_lists_gradlakes_functions() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    synth(&lake, &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gradlake"))
+        .args(["sql", "--lake", lake.to_str().unwrap(), "--format", "csv"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"\\f\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for syntax in [
+        "powerlaw_ks_test(x [, significance] [, options])",
+        "vec_agg(value, idx [, d])",
+        "spectrum_fit(eigs [, kmin [, kmax]])",
+    ] {
+        assert!(text.contains(syntax), "{syntax} missing from:\n{text}");
+    }
+    assert_eq!(text.lines().count(), 21, "a header and one line per function:\n{text}");
 }
 
 #[test]

@@ -11,6 +11,7 @@
 //! WHERE kind = 'sample' AND param = 'fc1.weight' GROUP BY step
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -28,6 +29,15 @@ pub struct CovSketch;
 impl CovFunction for CovSketch {
     const NAME: &'static str = "cov_sketch";
     const USAGE: &'static str = "cov_sketch(v [, rank])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "A Frequent Directions sketch of the group's vectors as LargeBinary (a versioned layout), to store and merge later with sketch_merge and read with sketch_spectrum and sketch_info.",
+        arguments: &[
+            ("v", "the vectors, as for cov_spectrum"),
+            ("rank", "optional constant rows of the sketch, default 128"),
+        ],
+        example: "SELECT step, param, cov_sketch(\"values\", 64) AS s FROM grad_vectors WHERE kind = 'sample' GROUP BY step, param",
+    };
     const INPUT: Input = Input::Vectors;
     const CONSTANTS: &'static [DataType] = &[DataType::Int64];
     const REQUIRED: usize = 0;

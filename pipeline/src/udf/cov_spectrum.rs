@@ -20,6 +20,7 @@
 //! WHERE kind = 'sample' AND step = 0 GROUP BY param
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field};
@@ -61,6 +62,16 @@ pub(crate) fn rank_argument(function: &str, exprs: &[Arc<dyn PhysicalExpr>], ind
 impl CovFunction for CovSpectrum {
     const NAME: &'static str = "cov_spectrum";
     const USAGE: &'static str = "cov_spectrum(v [, method [, rank]])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "Eigenvalues (descending, List<Float64>) of the sample covariance of the group's vectors. method exact: the d x d scatter, all d eigenvalues (d <= 16384); gram: the n x n centred Gram matrix, for n much smaller than d; fd: a Frequent Directions sketch of rank rows, memory O(rank d), the top eigenvalues each at most error_bound below the truth; auto (default) picks one.",
+        arguments: &[
+            ("v", "the vectors: List, LargeList or FixedSizeList of Float32/Float64, all of one length d"),
+            ("method", "optional constant: auto, exact, gram or fd"),
+            ("rank", "optional constant rows of the fd sketch, default 128"),
+        ],
+        example: "SELECT param, cov_spectrum(\"values\") AS eigenvalues FROM grad_vectors WHERE kind = 'sample' AND step = 0 GROUP BY param",
+    };
     const INPUT: Input = Input::Vectors;
     const CONSTANTS: &'static [DataType] = &[DataType::Utf8, DataType::Int64];
     const REQUIRED: usize = 0;

@@ -17,6 +17,7 @@
 //! FROM (SELECT param, cov_spectrum_info("values", 'fd', 64) AS info FROM grad_vectors WHERE kind = 'sample' GROUP BY param)
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -42,6 +43,16 @@ fn fields() -> Fields {
 impl CovFunction for CovSpectrumInfo {
     const NAME: &'static str = "cov_spectrum_info";
     const USAGE: &'static str = "cov_spectrum_info(v [, method [, rank]])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "cov_spectrum's eigenvalues with their error bars in one aggregate: {eigenvalues, method, estimator, n, n_skipped, d, rank, error_bound, total_variance}; each true eigenvalue lies in [eigenvalue, eigenvalue + error_bound] and total_variance is the exact trace.",
+        arguments: &[
+            ("v", "the vectors, as for cov_spectrum"),
+            ("method", "optional constant: auto, exact, gram or fd"),
+            ("rank", "optional constant rows of the fd sketch, default 128"),
+        ],
+        example: "SELECT param, cov_spectrum_info(\"values\", 'fd', 64) AS s FROM grad_vectors WHERE kind = 'sample' GROUP BY param",
+    };
     const INPUT: Input = Input::Vectors;
     const CONSTANTS: &'static [DataType] = CovSpectrum::CONSTANTS;
     const REQUIRED: usize = 0;

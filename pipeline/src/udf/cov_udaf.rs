@@ -15,11 +15,14 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray, LargeBinaryArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::{DataFusionError, Result, ScalarValue, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
+};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::check_arity;
 use super::cov_groups::CovGroups;
+use super::docs::FunctionDoc;
 use super::vectors::{Row, Vectors, coerce_vector};
 use crate::spectrum::{CovEstimator, Method, SpectrumError, codec};
 
@@ -38,6 +41,8 @@ pub(crate) trait CovFunction: Debug + Default + PartialEq + Eq + Hash + Send + S
     const NAME: &'static str;
     /// Call syntax, for error messages.
     const USAGE: &'static str;
+    /// What `SHOW FUNCTIONS` and `information_schema` tell of it.
+    const DOC: FunctionDoc;
     /// What the rows are.
     const INPUT: Input;
     /// Types of the constant arguments after the first.
@@ -63,12 +68,17 @@ pub(crate) fn spectrum_error(function: &str, e: SpectrumError) -> DataFusionErro
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct CovUdaf<F> {
     signature: Signature,
+    documentation: Documentation,
     function: F,
 }
 
 impl<F: CovFunction> CovUdaf<F> {
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable), function: F::default() }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            documentation: F::DOC.build(F::USAGE),
+            function: F::default(),
+        }
     }
 }
 
@@ -79,6 +89,10 @@ impl<F: CovFunction> AggregateUDFImpl for CovUdaf<F> {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.documentation)
     }
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {

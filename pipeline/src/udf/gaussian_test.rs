@@ -10,6 +10,7 @@
 //! SELECT step, gaussian_test(value) FROM grad_values WHERE kind = 'noise' GROUP BY step
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -42,6 +43,12 @@ fn fields() -> Fields {
 impl SampleFunction for GaussianTest {
     const NAME: &'static str = "gaussian_test";
     const USAGE: &'static str = "gaussian_test(x)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Statistics,
+        description: "Is the sample Gaussian? The KS distance to the fitted normal with the Lilliefors p-value (Dallal-Wilkinson), and Jarque-Bera with chi-squared(2). Returns {mean, std, skewness, excess_kurtosis, ks, ks_p_value, jarque_bera, jb_p_value, n}.",
+        arguments: &[("x", "the sample; NULL and non-finite values are skipped")],
+        example: "SELECT idx, gaussian_test(value)['ks_p_value'] AS p FROM grad_values WHERE kind = 'minibatch' AND param = 'fc1.bias' GROUP BY idx",
+    };
     const KEEP: Keep = Keep::Finite;
     const CONSTANTS: &'static [DataType] = &[];
     const REQUIRED: usize = 0;

@@ -6,6 +6,7 @@
 //! SELECT param, hill_index(value, 1000) FROM grad_values WHERE kind = 'minibatch' AND step = 0 GROUP BY param
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -24,6 +25,15 @@ pub struct HillIndex;
 impl SampleFunction for HillIndex {
     const NAME: &'static str = "hill_index";
     const USAGE: &'static str = "hill_index(x, k)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Statistics,
+        description: "Hill's estimator of the tail index from the k largest |x|.",
+        arguments: &[
+            ("x", "the sample; zeros, NULL and non-finite values are skipped"),
+            ("k", "constant number of order statistics used"),
+        ],
+        example: "SELECT param, hill_index(abs(value), 100) AS tail FROM grad_values WHERE kind = 'full' GROUP BY param",
+    };
     const KEEP: Keep = Keep::NonZeroMagnitude;
     const CONSTANTS: &'static [DataType] = &[DataType::Int64];
     const REQUIRED: usize = 1;

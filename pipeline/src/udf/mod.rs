@@ -15,6 +15,7 @@ mod cov_sketch;
 mod cov_spectrum;
 mod cov_spectrum_info;
 mod cov_udaf;
+mod docs;
 mod fit_memo;
 mod gaussian_test;
 mod hill_index;

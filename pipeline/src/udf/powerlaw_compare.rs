@@ -11,6 +11,7 @@
 //! SELECT powerlaw_compare(abs(value), 'lognormal') FROM grad_values WHERE kind = 'full'
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -40,6 +41,19 @@ fn fields() -> Fields {
 impl SampleFunction for PowerLawCompare {
     const NAME: &'static str = "powerlaw_compare";
     const USAGE: &'static str = "powerlaw_compare(x, alternative [, options])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Statistics,
+        description: "Likelihood ratio of the fitted power-law tail against an alternative distribution on the same tail: exponential, lognormal, stretched_exponential (Vuong's test) or truncated_power_law (nested, chi-squared with one degree of freedom). Returns {alternative, loglik_ratio, normalized_ratio, p_value}; a positive ratio favours the power law.",
+        arguments: &[
+            ("x", "the sample, e.g. abs(value)"),
+            ("alternative", "constant: exponential, lognormal, stretched_exponential or truncated_power_law"),
+            (
+                "options",
+                "power-law fit options, a constant string of key=value pairs: xmin=csn|csn:K|top:F|value:X|all, ks=csn|powerlaw",
+            ),
+        ],
+        example: "SELECT powerlaw_compare(abs(value), 'lognormal') AS vs FROM grad_values WHERE kind = 'noise' AND param = 'fc2.weight'",
+    };
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Utf8];
     const REQUIRED: usize = 1;

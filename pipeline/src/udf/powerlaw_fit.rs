@@ -13,6 +13,7 @@
 //! SELECT param, powerlaw_fit(abs(value)) FROM grad_values WHERE step = 100 GROUP BY param
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -44,6 +45,22 @@ fn fields() -> Fields {
 impl SampleFunction for PowerLawFit {
     const NAME: &'static str = "powerlaw_fit";
     const USAGE: &'static str = "powerlaw_fit(x [, max_candidates] [, options])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Statistics,
+        description: "Fits a continuous power law p(x) ∝ x^-alpha to the tail x ≥ xmin of the positive values, by Clauset, Shalizi and Newman (2009): exact, every distinct value a candidate xmin, the one of least KS distance chosen. Returns {alpha, xmin, sigma, ks, n_tail, n, n_skipped}; NULL, non-finite, zero and negative inputs are skipped and counted.",
+        arguments: &[
+            ("x", "the sample, e.g. abs(value); Float32 or Float64"),
+            (
+                "max_candidates",
+                "optional constant: search at most this many quantile candidates instead of every distinct value",
+            ),
+            (
+                "options",
+                "power-law fit options, a constant string of key=value pairs: xmin=csn|csn:K|top:F|value:X|all, ks=csn|powerlaw",
+            ),
+        ],
+        example: "SELECT param, powerlaw_fit(abs(value)) AS fit FROM grad_values WHERE kind = 'full' AND step = 0 GROUP BY param",
+    };
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Int64];
     const REQUIRED: usize = 0;

@@ -12,6 +12,7 @@
 //! SELECT powerlaw_gof(abs(value), 1000, 42) FROM grad_values WHERE kind = 'full' AND param = 'fc1.weight'
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -41,6 +42,20 @@ fn fields() -> Fields {
 impl SampleFunction for PowerLawGof {
     const NAME: &'static str = "powerlaw_gof";
     const USAGE: &'static str = "powerlaw_gof(x, reps [, seed] [, options])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Statistics,
+        description: "CSN's semi-parametric bootstrap goodness-of-fit test of the power-law fit: reps synthetic samples, each refitted with its own xmin search (or the same fixed rule); deterministic for a seed. Returns {alpha, xmin, ks, p_value, reps}; p_value above 0.1 means a power law is plausible.",
+        arguments: &[
+            ("x", "the sample, e.g. abs(value)"),
+            ("reps", "constant number of bootstrap replicates"),
+            ("seed", "optional constant seed, default 0"),
+            (
+                "options",
+                "power-law fit options, a constant string of key=value pairs: xmin=csn|csn:K|top:F|value:X|all, ks=csn|powerlaw",
+            ),
+        ],
+        example: "SELECT powerlaw_gof(abs(value), 200, 1) AS gof FROM grad_values WHERE kind = 'noise' AND param = 'fc2.weight'",
+    };
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Int64, DataType::Int64];
     const REQUIRED: usize = 1;

@@ -12,6 +12,7 @@
 //! SELECT param_id, powerlaw_ks_test(abs(value)) FROM grad_values WHERE step = 100 GROUP BY param_id
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
@@ -42,6 +43,19 @@ fn fields() -> Fields {
 impl SampleFunction for PowerLawKsTest {
     const NAME: &'static str = "powerlaw_ks_test";
     const USAGE: &'static str = "powerlaw_ks_test(x [, significance] [, options])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Statistics,
+        description: "The power-law test of the paper (Xie et al., 2023): the CSN fit of the positive values and its KS distance against ks_critical = c(significance)/sqrt(n_tail) (c(0.05) = 1.358). Returns {alpha, xmin, ks, ks_critical, n_tail, power_law}; power_law is true when the power law is not rejected.",
+        arguments: &[
+            ("x", "the sample, e.g. abs(value)"),
+            ("significance", "optional constant level of the test, default 0.05"),
+            (
+                "options",
+                "power-law fit options, a constant string of key=value pairs: xmin=csn|csn:K|top:F|value:X|all, ks=csn|powerlaw",
+            ),
+        ],
+        example: "SELECT param, powerlaw_ks_test(abs(value)) AS t FROM grad_values WHERE kind = 'minibatch' AND step = 0 GROUP BY param",
+    };
     const KEEP: Keep = Keep::Positive;
     const CONSTANTS: &'static [DataType] = &[DataType::Float64];
     const REQUIRED: usize = 0;

@@ -10,9 +10,12 @@ use std::hash::Hash;
 use datafusion::arrow::array::ArrayRef;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility};
+use datafusion::logical_expr::{
+    ColumnarValue, Documentation, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
+};
 
 use super::args::check_arity;
+use super::docs::FunctionDoc;
 
 /// A scalar function of whole columns.
 pub(crate) trait RowFunction: Debug + Default + PartialEq + Eq + Hash + Send + Sync + 'static {
@@ -20,6 +23,8 @@ pub(crate) trait RowFunction: Debug + Default + PartialEq + Eq + Hash + Send + S
     const NAME: &'static str;
     /// Call syntax, for error messages.
     const USAGE: &'static str;
+    /// What `SHOW FUNCTIONS` and `information_schema` tell of it.
+    const DOC: FunctionDoc;
     /// Fewest arguments.
     const MIN_ARGS: usize;
     /// Most arguments.
@@ -37,12 +42,17 @@ pub(crate) trait RowFunction: Debug + Default + PartialEq + Eq + Hash + Send + S
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct RowUdf<F> {
     signature: Signature,
+    documentation: Documentation,
     function: F,
 }
 
 impl<F: RowFunction> RowUdf<F> {
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable), function: F::default() }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            documentation: F::DOC.build(F::USAGE),
+            function: F::default(),
+        }
     }
 }
 
@@ -53,6 +63,10 @@ impl<F: RowFunction> ScalarUDFImpl for RowUdf<F> {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.documentation)
     }
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {

@@ -14,10 +14,13 @@ use datafusion::arrow::datatypes::{DataType, FieldRef, Fields};
 use datafusion::common::scalar::ScalarStructBuilder;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
+};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{check_arity, coerce_float, coerce_with_options};
+use super::docs::FunctionDoc;
 use super::sample_groups::SampleGroups;
 use super::sample_state::{Element, Keep, SampleState, state_fields};
 
@@ -27,6 +30,8 @@ pub(crate) trait SampleFunction: Debug + Default + PartialEq + Eq + Hash + Send 
     const NAME: &'static str;
     /// Call syntax, for error messages.
     const USAGE: &'static str;
+    /// What `SHOW FUNCTIONS` and `information_schema` tell of it.
+    const DOC: FunctionDoc;
     /// Which inputs are used.
     const KEEP: Keep;
     /// Types of the constant arguments after `x`.
@@ -50,12 +55,17 @@ pub(crate) trait SampleFunction: Debug + Default + PartialEq + Eq + Hash + Send 
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub(crate) struct SampleUdaf<F> {
     signature: Signature,
+    documentation: Documentation,
     function: F,
 }
 
 impl<F: SampleFunction> SampleUdaf<F> {
     pub fn new() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable), function: F::default() }
+        Self {
+            signature: Signature::user_defined(Volatility::Immutable),
+            documentation: F::DOC.build(F::USAGE),
+            function: F::default(),
+        }
     }
 }
 
@@ -66,6 +76,10 @@ impl<F: SampleFunction> AggregateUDFImpl for SampleUdaf<F> {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.documentation)
     }
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {

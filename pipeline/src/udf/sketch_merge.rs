@@ -8,6 +8,7 @@
 //! SELECT sketch_spectrum(sketch_merge(sketch)) FROM stored_sketches
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -24,6 +25,12 @@ pub struct SketchMerge;
 impl CovFunction for SketchMerge {
     const NAME: &'static str = "sketch_merge";
     const USAGE: &'static str = "sketch_merge(s)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "Aggregate: the merge of a group's covariance sketches (of one rank and length), as if one sketch had seen every vector.",
+        arguments: &[("s", "sketches made by cov_sketch")],
+        example: "SELECT sketch_info(sketch_merge(s)) FROM (SELECT step, cov_sketch(\"values\", 32) AS s FROM grad_vectors WHERE kind = 'sample' AND param = 'fc2.bias' GROUP BY step)",
+    };
     const INPUT: Input = Input::Sketches;
     const CONSTANTS: &'static [DataType] = &[];
     const REQUIRED: usize = 0;

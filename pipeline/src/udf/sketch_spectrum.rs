@@ -12,6 +12,7 @@
 //! SELECT sketch_info(s)['error_bound'], spectrum_fit(sketch_spectrum(s)) FROM (SELECT cov_sketch(values) AS s FROM grad_vectors)
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue, plan_err};
@@ -57,6 +58,12 @@ pub struct SketchSpectrum;
 impl RowFunction for SketchSpectrum {
     const NAME: &'static str = "sketch_spectrum";
     const USAGE: &'static str = "sketch_spectrum(s)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "The eigenvalues of a stored sketch, as cov_spectrum gives them.",
+        arguments: &[("s", "a sketch made by cov_sketch or sketch_merge")],
+        example: "SELECT sketch_spectrum(cov_sketch(\"values\", 32)) FROM grad_vectors WHERE kind = 'sample' AND param = 'fc2.bias'",
+    };
     const MIN_ARGS: usize = 1;
     const MAX_ARGS: usize = 1;
 
@@ -111,6 +118,12 @@ pub(crate) fn info_values(e: &CovEstimator, spectrum: Option<&Spectrum>) -> Vec<
 impl RowFunction for SketchInfo {
     const NAME: &'static str = "sketch_info";
     const USAGE: &'static str = "sketch_info(s)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "What a stored sketch holds: {method, estimator, n, n_skipped, d, rank, error_bound, total_variance}; each true eigenvalue lies in [eigenvalue, eigenvalue + error_bound], the trace is exact.",
+        arguments: &[("s", "a sketch made by cov_sketch or sketch_merge")],
+        example: "SELECT sketch_info(cov_sketch(\"values\", 32)) FROM grad_vectors WHERE kind = 'sample' AND param = 'fc2.bias'",
+    };
     const MIN_ARGS: usize = 1;
     const MAX_ARGS: usize = 1;
 

@@ -11,6 +11,7 @@
 //! SELECT spectrum_fit(cov_spectrum(values), 1, 100) FROM grad_vectors WHERE kind = 'sample' AND param = 'fc1.weight'
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
@@ -50,6 +51,16 @@ fn rank_at(args: &[ArrayRef], index: usize, row: usize, name: &str) -> Result<Op
 impl RowFunction for SpectrumFitFunction {
     const NAME: &'static str = "spectrum_fit";
     const USAGE: &'static str = "spectrum_fit(eigs [, kmin [, kmax]])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "Least squares on log eigenvalue_k = log lambda1 - s log k over ranks kmin..kmax (default: every eigenvalue above round-off). Returns {s, lambda1, r2, kmin, kmax}.",
+        arguments: &[
+            ("eigs", "eigenvalues in descending order, e.g. cov_spectrum(...)"),
+            ("kmin", "optional first rank fitted (1-based)"),
+            ("kmax", "optional last rank fitted"),
+        ],
+        example: "SELECT param, spectrum_fit(cov_spectrum(\"values\")) AS fit FROM grad_vectors WHERE kind = 'sample' AND step = 0 GROUP BY param",
+    };
     const MIN_ARGS: usize = 1;
     const MAX_ARGS: usize = 3;
 

@@ -14,6 +14,7 @@
 //! SELECT param, spectrum_ks_test(cov_spectrum(values)) FROM grad_vectors WHERE kind = 'noise' GROUP BY param
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
@@ -44,6 +45,19 @@ fn fields() -> Fields {
 impl RowFunction for SpectrumKsTestFunction {
     const NAME: &'static str = "spectrum_ks_test";
     const USAGE: &'static str = "spectrum_ks_test(eigs [, significance] [, options])";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Spectra,
+        description: "The paper's KS test of a power-law spectrum: the eigenvalues' density fitted as p(lambda) ∝ lambda^-beta by exact CSN, s = 1/(beta - 1). Returns {beta, s, ks, ks_critical, power_law, xmin, n_tail}.",
+        arguments: &[
+            ("eigs", "eigenvalues, e.g. cov_spectrum(...)"),
+            ("significance", "optional constant level of the test, default 0.05"),
+            (
+                "options",
+                "power-law fit options, a constant string of key=value pairs: xmin=csn|csn:K|top:F|value:X|all, ks=csn|powerlaw",
+            ),
+        ],
+        example: "SELECT spectrum_ks_test(cov_spectrum(\"values\", 'fd', 64)) FROM grad_vectors WHERE kind = 'noise' AND param = 'fc1.weight'",
+    };
     const MIN_ARGS: usize = 1;
     const MAX_ARGS: usize = 3;
 

@@ -11,6 +11,7 @@
 //! SELECT step, stable_alpha(value) FROM grad_values WHERE kind = 'noise' GROUP BY step
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::DataType;
@@ -28,6 +29,12 @@ pub struct StableAlpha;
 impl SampleFunction for StableAlpha {
     const NAME: &'static str = "stable_alpha";
     const USAGE: &'static str = "stable_alpha(x)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Statistics,
+        description: "The alpha-stable index estimator (Mohammadi et al., 2015) that Simsekli et al. (2019) use on gradient noise; assumes centred, symmetric data.",
+        arguments: &[("x", "the sample, e.g. noise values")],
+        example: "SELECT param, stable_alpha(value) AS alpha FROM grad_values WHERE kind = 'noise' GROUP BY param",
+    };
     const KEEP: Keep = Keep::Finite;
     const CONSTANTS: &'static [DataType] = &[];
     const REQUIRED: usize = 0;

@@ -29,9 +29,12 @@ use datafusion::arrow::buffer::{NullBuffer, OffsetBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
 
 use super::args::{check_arity, coerce_float, constant_int};
+use super::docs::{FunctionDoc, Section};
 use super::sample_groups::passes;
 use super::sample_state::Element;
 use super::single_group::SingleGroup;
@@ -39,15 +42,27 @@ use super::single_group::SingleGroup;
 const NAME: &str = "vec_agg";
 const USAGE: &str = "vec_agg(value, idx [, d])";
 
+const DOC: FunctionDoc = FunctionDoc {
+    section: Section::Vectors,
+    description: "Aggregate: the group's values placed at their 0-based indices, as one vector (List<Float32> for Float32 values): array_agg(value ORDER BY idx) without sorting. Its length is d, or the largest index + 1; a missing, repeated, negative or out-of-range index is an error naming it and the group's size; a NULL value stays a NULL item.",
+    arguments: &[
+        ("value", "the values, Float32 or Float64"),
+        ("idx", "the 0-based position of each value"),
+        ("d", "optional constant length of every vector"),
+    ],
+    example: "SELECT step, param, vec_agg(value, idx) AS v FROM grad_values WHERE kind = 'full' GROUP BY step, param",
+};
+
 /// `vec_agg`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct VecAgg {
     signature: Signature,
+    documentation: Documentation,
 }
 
 impl Default for VecAgg {
     fn default() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self { signature: Signature::user_defined(Volatility::Immutable), documentation: DOC.build(USAGE) }
     }
 }
 
@@ -62,6 +77,10 @@ impl AggregateUDFImpl for VecAgg {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.documentation)
     }
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {

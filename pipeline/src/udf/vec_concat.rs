@@ -27,9 +27,12 @@ use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
 use datafusion::common::{Result, exec_err, plan_err};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature, Volatility};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
+};
 
 use super::args::check_arity;
+use super::docs::{FunctionDoc, Section};
 use super::sample_groups::passes;
 use super::sample_state::Element;
 use super::single_group::SingleGroup;
@@ -38,15 +41,23 @@ use super::vectors::coerce_vector;
 const NAME: &str = "vec_concat";
 const USAGE: &str = "vec_concat(v, key)";
 
+const DOC: FunctionDoc = FunctionDoc {
+    section: Section::Vectors,
+    description: "Aggregate: the group's vectors laid end to end in ascending order of key: every param of a sample by param_id, say, makes a whole-model vector. Float32 stays Float32, NULL vectors are skipped, a repeated key is an error.",
+    arguments: &[("v", "the vectors"), ("key", "the order of the pieces, unique within a group")],
+    example: "SELECT step, sample, vec_concat(\"values\", param_id) AS v FROM grad_vectors WHERE kind = 'sample' GROUP BY step, sample",
+};
+
 /// `vec_concat`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct VecConcat {
     signature: Signature,
+    documentation: Documentation,
 }
 
 impl Default for VecConcat {
     fn default() -> Self {
-        Self { signature: Signature::user_defined(Volatility::Immutable) }
+        Self { signature: Signature::user_defined(Volatility::Immutable), documentation: DOC.build(USAGE) }
     }
 }
 
@@ -69,6 +80,10 @@ impl AggregateUDFImpl for VecConcat {
 
     fn signature(&self) -> &Signature {
         &self.signature
+    }
+
+    fn documentation(&self) -> Option<&Documentation> {
+        Some(&self.documentation)
     }
 
     fn coerce_types(&self, types: &[DataType]) -> Result<Vec<DataType>> {

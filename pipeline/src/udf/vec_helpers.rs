@@ -13,6 +13,7 @@
 //! WHERE d.kind = 'draw' AND f.kind = 'full'
 //! ```
 
+use super::docs::{FunctionDoc, Section};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, Float32Builder, Float64Array, Float64Builder, ListBuilder};
@@ -68,6 +69,12 @@ pub struct VecSub;
 impl RowFunction for VecSub {
     const NAME: &'static str = "vec_sub";
     const USAGE: &'static str = "vec_sub(a, b)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Vectors,
+        description: "Element-wise difference of two vectors of one length (Float32 when both are).",
+        arguments: &[("a", "a vector"), ("b", "a vector of the same length")],
+        example: "SELECT vec_sub(d.\"values\", f.\"values\") FROM grad_vectors d JOIN grad_vectors f ON d.step = f.step AND d.param = f.param WHERE d.kind = 'draw' AND f.kind = 'full'",
+    };
     const MIN_ARGS: usize = 2;
     const MAX_ARGS: usize = 2;
 
@@ -113,6 +120,12 @@ pub struct VecDot;
 impl RowFunction for VecDot {
     const NAME: &'static str = "vec_dot";
     const USAGE: &'static str = "vec_dot(a, b)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Vectors,
+        description: "Dot product of two vectors of one length, in Float64.",
+        arguments: &[("a", "a vector"), ("b", "a vector of the same length")],
+        example: "SELECT vec_dot(\"values\", \"values\") FROM grad_vectors WHERE kind = 'full'",
+    };
     const MIN_ARGS: usize = 2;
     const MAX_ARGS: usize = 2;
 
@@ -141,6 +154,12 @@ pub struct VecNorm;
 impl RowFunction for VecNorm {
     const NAME: &'static str = "vec_norm";
     const USAGE: &'static str = "vec_norm(a)";
+    const DOC: FunctionDoc = FunctionDoc {
+        section: Section::Vectors,
+        description: "Euclidean norm of a vector, in Float64.",
+        arguments: &[("a", "a vector")],
+        example: "SELECT step, param, vec_norm(\"values\") FROM grad_vectors WHERE kind = 'minibatch'",
+    };
     const MIN_ARGS: usize = 1;
     const MAX_ARGS: usize = 1;
 
