@@ -191,18 +191,36 @@ fn errors_go_to_stderr_with_meaningful_exit_codes() {
 fn memory_limit_bounds_a_query_that_must_spill_or_fail_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().join("lake");
-    synth(&lake, &[]);
-    // A sort of every element must spill under a 4 MiB budget, and still be right.
+    let made = gradlake(&["synth", "--out", lake.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", stderr(&made));
+    let lake = lake.to_str().unwrap();
+    // A sort of every element of synth's default 24 MB lake: under 48 MiB it must spill
+    // and still be right (from 96 MiB it needs not); under 4 MiB it cannot merge and
+    // must fail cleanly. A limit that were ignored would neither spill nor fail.
     let sql = "SELECT count(*) AS n, sum(CASE WHEN rn = 1 THEN value END) AS smallest FROM \
                (SELECT value, row_number() OVER (ORDER BY value) AS rn FROM grad_values)";
-    let o = gradlake(&["sql", "--lake", lake.to_str().unwrap(), "--memory-limit", "4M", "--format", "csv", sql]);
-    let unlimited = gradlake(&["sql", "--lake", lake.to_str().unwrap(), "--format", "csv", sql]);
-    assert!(unlimited.status.success(), "{}", stderr(&unlimited));
-    if o.status.success() {
-        assert_eq!(stdout(&o), stdout(&unlimited));
-    } else {
-        assert!(stderr(&o).contains("Resources exhausted"), "{}", stderr(&o));
-    }
+    let spills = |extra: &[&str]| {
+        let explain = format!("EXPLAIN ANALYZE {sql}");
+        let o = gradlake(&[&["sql", "--lake", lake, "--format", "csv"], extra, &[explain.as_str()]].concat());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = stdout(&o);
+        let counts: Vec<u64> = text
+            .match_indices("spill_count=")
+            .map(|(at, key)| text[at + key.len()..].chars().take_while(char::is_ascii_digit).collect::<String>())
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert!(!counts.is_empty(), "no spill metrics in:\n{text}");
+        counts.iter().sum::<u64>()
+    };
+    assert_eq!(spills(&[]), 0, "without a limit nothing spills");
+    assert!(spills(&["--memory-limit", "48M"]) > 0, "under 48 MiB the sort spills");
+    let unlimited = gradlake(&["sql", "--lake", lake, "--format", "csv", sql]);
+    let limited = gradlake(&["sql", "--lake", lake, "--memory-limit", "48M", "--format", "csv", sql]);
+    assert!(unlimited.status.success() && limited.status.success(), "{}", stderr(&limited));
+    assert_eq!(stdout(&limited), stdout(&unlimited), "spilling changes nothing");
+    let starved = gradlake(&["sql", "--lake", lake, "--memory-limit", "4M", "--format", "csv", sql]);
+    assert_eq!(starved.status.code(), Some(1), "{}", stderr(&starved));
+    assert!(stderr(&starved).contains("Resources exhausted"), "{}", stderr(&starved));
 }
 
 /// A NumPy `.npy` file (format 1.0) of `descr` and `shape` holding `data` as written.

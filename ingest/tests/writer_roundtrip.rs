@@ -263,22 +263,32 @@ fn a_publish_lag_makes_files_visible_while_the_run_goes_on() {
 }
 
 /// Regression: inside a tokio task, the coop budget used to defer the wake-up of a
-/// producer waiting for queue space to a scheduler tick that never came.
-#[tokio::test]
-async fn blocking_writes_from_inside_a_tokio_task_do_not_deadlock() {
-    let lake = tempfile::tempdir().unwrap();
-    let params = vec![ParamSpec::new("w", [CHUNK_LEN])];
-    // A queue of two tensors: most writes wait for the writer thread.
-    let options = WriterOptions { queue_bytes: 2 * CHUNK_LEN * 4, ..Default::default() };
-    let mut w = LakeWriter::create(lake.path(), &info("r"), params, options).unwrap();
-    for step in 0..1000 {
-        w.write_grad_blocking(
-            GradKey { step, kind: Kind::Minibatch, sample: 0, param: "w" },
-            vec![step as f32; CHUNK_LEN],
-        )
-        .unwrap();
-    }
-    assert_eq!(w.finish().unwrap().tensors, 1000);
+/// producer waiting for queue space to a scheduler tick that never came. The task
+/// runs on its own thread, so that a deadlock fails the test instead of hanging it.
+#[test]
+fn blocking_writes_from_inside_a_tokio_task_do_not_deadlock() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let tensors = runtime.block_on(async {
+            let lake = tempfile::tempdir().unwrap();
+            let params = vec![ParamSpec::new("w", [CHUNK_LEN])];
+            // A queue of two tensors: most writes wait for the writer thread.
+            let options = WriterOptions { queue_bytes: 2 * CHUNK_LEN * 4, ..Default::default() };
+            let mut w = LakeWriter::create(lake.path(), &info("r"), params, options).unwrap();
+            for step in 0..1000 {
+                w.write_grad_blocking(
+                    GradKey { step, kind: Kind::Minibatch, sample: 0, param: "w" },
+                    vec![step as f32; CHUNK_LEN],
+                )
+                .unwrap();
+            }
+            w.finish().unwrap().tensors
+        });
+        let _ = done.send(tensors);
+    });
+    let tensors = finished.recv_timeout(Duration::from_secs(120)).expect("the writes deadlocked (no answer in 120 s)");
+    assert_eq!(tensors, 1000);
 }
 
 /// Kinds have their own step order, so a later tensor may have a lower step than one
