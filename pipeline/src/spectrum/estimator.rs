@@ -112,6 +112,8 @@ impl CovEstimator {
     pub fn current(&self) -> &'static str {
         match &self.state {
             State::Empty => self.method.name(),
+            // An exact estimator holds its first row as a row (see `start`).
+            State::Gram(_) if self.method == Method::Exact => "exact",
             State::Exact(_) => "exact",
             State::Gram(_) => "gram",
             State::Fd(_) => "fd",
@@ -148,9 +150,15 @@ impl CovEstimator {
         }
     }
 
+    /// An exact estimator starts by keeping its first row as a row (d values)
+    /// and builds its d × d scatter at the second: a one-row state — what a
+    /// partial aggregate sends for every input row when DataFusion skips the
+    /// partial stage (`convert_to_state`) — would otherwise cost d² values to
+    /// say nothing (one row's scatter is zero).
     fn start(&mut self, d: usize) -> Result<(), SpectrumError> {
         self.state = match self.method {
-            Method::Exact => State::Exact(ExactCovariance::new(d)?),
+            Method::Exact if d > MAX_DIM => return Err(SpectrumError::TooLarge { method: "exact", d, max_d: MAX_DIM }),
+            Method::Exact => State::Gram(GramCovariance::new(d)),
             Method::Gram | Method::Auto { .. } => State::Gram(GramCovariance::new(d)),
             Method::Fd { rank } => State::Fd(FrequentDirections::new(d, rank)),
         };
@@ -173,19 +181,20 @@ impl CovEstimator {
         }
     }
 
-    /// Under `auto`, leaves the Gram method once it stops paying.
+    /// Under `auto`, leaves the Gram method once it stops paying; an exact
+    /// estimator leaves it at its second row.
     fn promote_if_due(&mut self) -> Result<(), SpectrumError> {
-        let Method::Auto { rank } = self.method else { return Ok(()) };
         let State::Gram(g) = &self.state else { return Ok(()) };
         let d = g.dim();
-        if g.count() as usize <= d && size_of_val(g.rows()) <= AUTO_GRAM_BYTES {
-            return Ok(());
-        }
-        let mut next = if d <= AUTO_EXACT_MAX_DIM.min(MAX_DIM) {
-            State::Exact(ExactCovariance::new(d)?)
-        } else {
-            State::Fd(FrequentDirections::new(d, rank))
+        let (exact, rank) = match self.method {
+            Method::Exact if g.count() < 2 => return Ok(()),
+            Method::Exact => (true, 0),
+            Method::Auto { .. } if g.count() as usize <= d && size_of_val(g.rows()) <= AUTO_GRAM_BYTES => return Ok(()),
+            Method::Auto { rank } => (d <= AUTO_EXACT_MAX_DIM.min(MAX_DIM), rank),
+            Method::Gram | Method::Fd { .. } => return Ok(()),
         };
+        let mut next =
+            if exact { State::Exact(ExactCovariance::new(d)?) } else { State::Fd(FrequentDirections::new(d, rank)) };
         for row in g.rows().chunks_exact(d.max(1)) {
             match &mut next {
                 State::Exact(e) => e.push(row)?,
@@ -227,7 +236,7 @@ impl CovEstimator {
                 a.merge(b)?;
                 State::Fd(a)
             }
-            // Only `auto` mixes states: a Gram side is folded into the other.
+            // `auto` and an exact estimator's one-row start mix states: a Gram side is folded into the other.
             (State::Gram(g), State::Exact(mut e)) | (State::Exact(mut e), State::Gram(g)) => {
                 for row in g.rows().chunks_exact(g.dim().max(1)) {
                     e.push(row)?;
@@ -266,5 +275,41 @@ impl CovEstimator {
                 State::Gram(g) => g.bytes(),
                 State::Fd(f) => f.bytes(),
             }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A one-row state is what DataFusion sends per input row when it skips the
+    /// partial stage: it must hold the row (d values), not a d × d scatter.
+    #[test]
+    fn an_exact_estimator_of_one_row_holds_the_row_and_two_rows_give_the_closed_form() {
+        let d = 600;
+        let a: Vec<f64> = (0..d).map(|i| (i % 7) as f64 - 3.0).collect();
+        let b: Vec<f64> = (0..d).map(|i| ((i * 3) % 5) as f64).collect();
+        let mut one = CovEstimator::new(Method::Exact);
+        one.push(&a).unwrap();
+        assert!(one.bytes() < 4 * d * size_of::<f64>(), "{} bytes for one row", one.bytes());
+        assert_eq!(one.current(), "exact");
+        assert!(one.spectrum().unwrap().is_none());
+        // Two rows: the covariance is (a − b)(a − b)ᵀ / 2, one eigenvalue ‖a − b‖² / 2.
+        let want = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum::<f64>() / 2.0;
+        let mut pushed = one.clone();
+        pushed.push(&b).unwrap();
+        let mut merged = one;
+        let mut other = CovEstimator::new(Method::Exact);
+        other.push(&b).unwrap();
+        merged.merge(other).unwrap();
+        for mut e in [pushed, merged] {
+            assert!(matches!(e.state, State::Exact(_)), "the second row builds the scatter");
+            let s = e.spectrum().unwrap().unwrap();
+            assert_eq!(s.eigenvalues.len(), d);
+            assert!((s.eigenvalues[0] - want).abs() <= 1e-9 * want, "{} vs {want}", s.eigenvalues[0]);
+            assert!(s.eigenvalues[1].abs() <= 1e-9 * want);
+        }
+        let too_big = CovEstimator::new(Method::Exact).push(&vec![0.0; MAX_DIM + 1]).unwrap_err();
+        assert!(matches!(too_big, SpectrumError::TooLarge { .. }), "{too_big}");
     }
 }
