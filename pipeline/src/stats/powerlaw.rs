@@ -104,17 +104,10 @@ fn search(sorted: &[f64], candidates: Candidates, ks: KsConvention) -> Option<Po
             let mut local: Option<(f64, usize)> = None;
             let mut hint = None;
             let mut heap = BinaryHeap::new();
-            let mut i = 0;
-            while i < chunk.len() {
+            let mut rest = chunk;
+            loop {
                 let cutoff = f64::from_bits(best.load(AtomicOrdering::Relaxed));
-                if let Some(h) = hint {
-                    i += tail.dismissed_at(&chunk[i..], h, cutoff);
-                    if i == chunk.len() {
-                        break;
-                    }
-                }
-                let start = chunk[i];
-                i += 1;
+                let Some(start) = tail.next_undismissed(&mut rest, hint, cutoff) else { break };
                 let alpha = tail.alpha(start);
                 match tail.ks_within(start, alpha, cutoff, hint, &mut heap) {
                     Bound::Exact(d, at) => {
@@ -166,16 +159,8 @@ pub fn fits_better_than(sorted: &[f64], options: &FitOptions, ks: f64) -> Option
     let last = starts.len() - 1;
     let grid: Vec<usize> = (0..SEEDS.min(starts.len())).map(|k| starts[k * last / (SEEDS - 1).max(1)]).collect();
     for candidates in [&grid[..], &starts[..]] {
-        let mut i = 0;
-        while i < candidates.len() {
-            if let Some(h) = hint {
-                i += tail.dismissed_at(&candidates[i..], h, ks);
-                if i == candidates.len() {
-                    break;
-                }
-            }
-            let start = candidates[i];
-            i += 1;
+        let mut rest = candidates;
+        while let Some(start) = tail.next_undismissed(&mut rest, hint, ks) {
             match tail.ks_within(start, tail.alpha(start), ks, hint, &mut heap) {
                 Bound::Exact(d, _) if d < ks => return Some(true),
                 Bound::Exact(_, at) | Bound::Above(at) => hint = Some(at),
@@ -352,6 +337,17 @@ impl<'a> Tail<'a> {
             (lo, hi) = (center.saturating_sub(spacing), (center + spacing).min(starts.len() - 1));
         }
         best
+    }
+
+    /// The first of `rest` that the hint does not surely dismiss against
+    /// `cutoff` (those before it are skipped), and `rest` moved past it.
+    fn next_undismissed(&self, rest: &mut &[usize], hint: Option<usize>, cutoff: f64) -> Option<usize> {
+        if let Some(h) = hint {
+            *rest = &rest[self.dismissed_at(rest, h, cutoff)..];
+        }
+        let (&start, after) = rest.split_first()?;
+        *rest = after;
+        Some(start)
     }
 
     /// How many leading `starts` [`Tail::ks_within`] would surely dismiss at
