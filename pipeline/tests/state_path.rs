@@ -51,7 +51,7 @@ async fn run(session: &LakeSession, sql: &str) -> Vec<RecordBatch> {
 fn text(batches: &[RecordBatch]) -> String {
     let printed = pretty_format_batches(batches).unwrap().to_string();
     let mut out = String::new();
-    for token in printed.split_inclusive(|c: char| c == ' ' || c == ',' || c == '|' || c == '[' || c == ']') {
+    for token in printed.split_inclusive([' ', ',', '|', '[', ']']) {
         let (word, sep) = token.split_at(token.len() - token.chars().last().map_or(0, char::len_utf8));
         match word.parse::<f64>() {
             Ok(v) if word.contains('.') || word.contains('e') => out.push_str(&format!("{v:.9e}")),
