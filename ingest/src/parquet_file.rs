@@ -153,7 +153,7 @@ fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| IngestError::io(dir, e))
 }
 
-/// The writer settings of DESIGN §2: gradient values byte-stream-split, no
+/// The writer settings of `docs/FORMAT.md` §4: gradient values byte-stream-split, no
 /// dictionary, no statistics, ZSTD (or, when asked, no compression); `grads`'
 /// key columns uncompressed, with page statistics; the other tables ZSTD.
 ///

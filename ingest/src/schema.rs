@@ -1,6 +1,6 @@
 //! The columns of each lake table (format version 1).
 //!
-//! These schemas are the public contract of the lake (DESIGN §2): readers in any
+//! These schemas are the public contract of the lake (`docs/FORMAT.md`): readers in any
 //! language rely on the names and types. Every file also carries the key–value
 //! metadata [`META_FORMAT_VERSION`] and [`META_TABLE`], which `gradlake check` verifies.
 

@@ -1,4 +1,4 @@
-//! The derived tables of DESIGN §2, `grad_values` and `grad_vectors`: one
+//! The derived tables of the lake, `grad_values` and `grad_vectors`: one
 //! table provider over `grads` for both (keys, filter pushdown), each with its
 //! own operator ([`crate::grad_values`], [`crate::grad_vectors`]).
 
