@@ -4,8 +4,8 @@
 //! background thread through a queue bounded in bytes; it waits only when the
 //! queue is full. The background thread chunks, sorts, compresses and writes
 //! row groups sized in bytes, rolls files by size (and by age, with a
-//! [`PublishLag`]), and publishes each file atomically. Dropping the writer without [`LakeWriter::finish`] still writes
-//! everything queued so far.
+//! [`PublishLag`]), and publishes each file atomically. Dropping the writer
+//! without [`LakeWriter::finish`] still writes everything queued so far.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
