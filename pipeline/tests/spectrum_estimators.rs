@@ -193,6 +193,42 @@ fn merged_frequent_directions_sketches_stay_within_the_bound() {
 }
 
 #[test]
+fn frequent_directions_over_several_column_blocks_stays_within_its_bound() {
+    // d spans two full blocks of the sketch's products (1024 columns) and a partial third,
+    // which holds the largest variances (coordinates reversed); the Gram method is exact
+    // for n ≪ d.
+    let mut rows = power_law_rows(82, 2500, 1.0, 17);
+    rows.iter_mut().for_each(|r| r.reverse());
+    let exact = spectrum_of(Method::Gram, &rows);
+    let sketch = spectrum_of(Method::Fd { rank: 8 }, &rows);
+    assert_eq!(sketch.eigenvalues.len(), 8);
+    assert_within_fd_bound("d=2500 ℓ=8", &sketch, &exact, 8);
+}
+
+#[test]
+fn compacted_sketches_travel_in_rank_rows_and_stay_within_the_bound() {
+    let rank = 16;
+    let rows = power_law_rows(2000, 100, 1.0, 13);
+    let (mut a, mut b) = (CovEstimator::new(Method::Fd { rank }), CovEstimator::new(Method::Fd { rank }));
+    for (i, r) in rows.iter().enumerate() {
+        if i < 1000 { a.push(r) } else { b.push(r) }.unwrap();
+    }
+    // The rows a sketch holds, read from the layout codec.rs documents: 56 bytes of header
+    // and counts, the mean (d f64), then the number of rows.
+    let held = |bytes: &[u8]| u64::from_le_bytes(bytes[56 + 8 * 100..64 + 8 * 100].try_into().unwrap()) as usize;
+    let before = held(&codec::encode(&mut b.clone()));
+    assert!(before > rank, "the test must start from a buffer of more than ℓ rows, not {before}");
+    b.compact().unwrap();
+    let compact = codec::encode(&mut b);
+    assert_eq!(held(&compact), rank);
+    a.compact().unwrap();
+    a.merge(codec::decode(&compact).unwrap()).unwrap();
+    let merged = a.spectrum().unwrap().unwrap();
+    assert_eq!(merged.eigenvalues.len(), rank, "a compacted sketch still answers with ℓ eigenvalues");
+    assert_within_fd_bound("compacted", &merged, &spectrum_of(Method::Exact, &rows), rank);
+}
+
+#[test]
 fn bad_input_is_an_error_not_a_panic() {
     let mut e = CovEstimator::new(Method::Exact);
     e.push(&[1.0, 2.0]).unwrap();

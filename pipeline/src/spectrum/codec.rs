@@ -34,7 +34,8 @@ pub const VERSION: u16 = 1;
 
 /// Encodes an estimator.
 pub fn encode(estimator: &mut CovEstimator) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + estimator.bytes());
+    // Each part reserves exactly what it writes: a state can be tens of MB.
+    let mut out = Vec::with_capacity(64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_le_bytes());
     let method = estimator.method();
@@ -59,6 +60,7 @@ pub fn encode(estimator: &mut CovEstimator) -> Vec<u8> {
             put_u64(&mut out, d as u64);
             put_u64(&mut out, n);
             put_f64s(&mut out, mean);
+            out.reserve_exact(d * (d + 1) / 2 * 8);
             for j in 0..d {
                 for i in j..d {
                     out.extend_from_slice(&scatter[(i, j)].to_le_bytes());
@@ -81,7 +83,7 @@ pub fn encode(estimator: &mut CovEstimator) -> Vec<u8> {
             put_u64(&mut out, (p.rows.len() / p.d.max(1)) as u64);
             put_u64(&mut out, p.norms.len() as u64);
             put_f64s(&mut out, p.norms);
-            out.reserve(p.rows.len() * 4);
+            out.reserve_exact(p.rows.len() * 4);
             for v in p.rows {
                 out.extend_from_slice(&v.to_le_bytes());
             }
@@ -173,7 +175,7 @@ fn put_u64(out: &mut Vec<u8>, v: u64) {
 }
 
 fn put_f64s(out: &mut Vec<u8>, values: &[f64]) {
-    out.reserve(values.len() * 8);
+    out.reserve_exact(values.len() * 8);
     for v in values {
         out.extend_from_slice(&v.to_le_bytes());
     }

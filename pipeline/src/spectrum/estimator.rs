@@ -266,6 +266,16 @@ impl CovEstimator {
         }
     }
 
+    /// Makes the state as small as its method allows before it is encoded:
+    /// a sketch shrinks to fewer than `rank` rows (see
+    /// [`FrequentDirections::compact`]); the other states are exact and stay.
+    pub fn compact(&mut self) -> Result<(), SpectrumError> {
+        match &mut self.state {
+            State::Fd(f) => f.compact(),
+            State::Empty | State::Exact(_) | State::Gram(_) => Ok(()),
+        }
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         size_of::<Self>()

@@ -76,7 +76,7 @@ impl<F: CovFunction> GroupsAccumulator for CovGroups<F> {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![Arc::new(state_array(self.take(emit_to)))])
+        Ok(vec![Arc::new(state_array(F::NAME, self.take(emit_to))?)])
     }
 
     fn merge_batch(&mut self, values: &[ArrayRef], group_indices: &[usize], total_num_groups: usize) -> Result<()> {
@@ -101,7 +101,7 @@ impl<F: CovFunction> GroupsAccumulator for CovGroups<F> {
             }
             apply::<F>(&mut states[row], self.method, item)
         })?;
-        Ok(vec![Arc::new(state_array(states))])
+        Ok(vec![Arc::new(state_array(F::NAME, states)?)])
     }
 
     fn size(&self) -> usize {

@@ -216,9 +216,22 @@ pub(crate) fn for_each_state(states: &ArrayRef, mut f: impl FnMut(usize, Item<'_
     Ok(())
 }
 
-/// Encodes estimators as a state column.
-pub(crate) fn state_array(estimators: impl IntoIterator<Item = Option<CovEstimator>>) -> LargeBinaryArray {
-    estimators.into_iter().map(|e| e.map(|mut e| codec::encode(&mut e))).collect()
+/// Encodes estimators as a state column, each compacted first (a state is
+/// copied at least once on its way to the final aggregate).
+pub(crate) fn state_array(
+    function: &str,
+    estimators: impl IntoIterator<Item = Option<CovEstimator>>,
+) -> Result<LargeBinaryArray> {
+    estimators
+        .into_iter()
+        .map(|e| {
+            e.map(|mut e| {
+                e.compact().map_err(|err| spectrum_error(function, err))?;
+                Ok(codec::encode(&mut e))
+            })
+            .transpose()
+        })
+        .collect()
 }
 
 /// The single-group accumulator.
@@ -245,6 +258,9 @@ impl<F: CovFunction> Accumulator for CovAccumulator<F> {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        if let Some(e) = self.estimator.as_mut() {
+            e.compact().map_err(|err| spectrum_error(F::NAME, err))?;
+        }
         let bytes = self.estimator.as_mut().map(codec::encode);
         Ok(vec![ScalarValue::LargeBinary(bytes)])
     }
