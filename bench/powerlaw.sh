@@ -12,7 +12,7 @@ DATA="$BENCH_DIR/powerlaw"
 "$ROOT/bench/.venv/bin/pip" install -q numpy scipy powerlaw igraph
 PY="$ROOT/bench/.venv/bin/python"
 [ -d "$DATA" ] || "$PY" "$ROOT/bench/powerlaw_peers.py" make "$DATA"
-(cd "$ROOT" && cargo build --release --locked -p gradlake-pipeline --example powerlaw_bench)
+(cd "$ROOT" && cargo build --release --locked -p gradlake-stats --example powerlaw_bench)
 (cd "$ROOT/bench/rust-peers" && CARGO_TARGET_DIR="$BENCH_DIR/rust-peers-target" cargo build --release)
 files() { for n in "$@"; do ls "$DATA"/*-"$n".f64; done; }
 

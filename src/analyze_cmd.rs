@@ -7,7 +7,6 @@ use std::str::FromStr;
 
 use anyhow::{Context, bail};
 use gradlake_pipeline::memory::{default_memory_limit, parse_size};
-use gradlake_pipeline::stats::powerlaw_options::XminRule;
 use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 use gradlake_queries::analyze::{
@@ -18,6 +17,7 @@ use gradlake_queries::output::batches_to_json;
 use gradlake_queries::params;
 use gradlake_queries::report::{Section, write_report as write_report_to};
 use gradlake_queries::windows::Axis;
+use gradlake_stats::powerlaw_options::XminRule;
 
 use crate::progress;
 

@@ -19,11 +19,13 @@ mod local_reads;
 pub mod memory;
 pub mod output;
 pub mod session;
-pub mod spectrum;
-pub mod stats;
 pub mod store;
 pub mod udf;
 mod views;
 
 pub use error::PipelineError;
+/// The statistics the SQL functions adapt (re-exported from `gradlake-stats`).
+pub use gradlake_stats as stats;
+/// Covariance spectra (re-exported from `gradlake-stats`).
+pub use gradlake_stats::spectrum;
 pub use session::{LakeSession, SessionOptions, register_all};

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::datatypes::Float64Type;
-use gradlake_pipeline::stats::tail_index::{canonical_shuffle, stable_alpha};
+use gradlake_stats::tail_index::{canonical_shuffle, stable_alpha};
 use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 

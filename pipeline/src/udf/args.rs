@@ -9,7 +9,7 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
 
-use crate::stats::powerlaw::FitOptions;
+use gradlake_stats::powerlaw::FitOptions;
 
 /// Coerces a data argument: Float32 stays, Float64 stays, other numbers and NULL become Float64.
 pub(crate) fn coerce_float(function: &str, arg: &str, t: &DataType) -> Result<DataType> {

@@ -10,7 +10,7 @@ use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
 use super::cov_udaf::{CovFunction, apply, for_each_item, for_each_state, state_array};
 use super::sample_groups::passes;
-use crate::spectrum::{CovEstimator, Method};
+use gradlake_stats::spectrum::{CovEstimator, Method};
 
 /// Every group's estimator.
 pub(crate) struct CovGroups<F: CovFunction> {

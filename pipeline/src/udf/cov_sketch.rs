@@ -1,7 +1,7 @@
 //! `cov_sketch(v [, rank])`: a mergeable Frequent Directions sketch of a
 //! group's covariance, as LargeBinary.
 //!
-//! The sketch (layout: `crate::spectrum::codec`, versioned) can be stored in
+//! The sketch (layout: `gradlake_stats::spectrum::codec`, versioned) can be stored in
 //! a table and merged later with `sketch_merge`; `sketch_spectrum` gives its
 //! eigenvalues and `sketch_info` its size and error bound. `rank` is a
 //! constant, default 128. NULL when the group has no row.
@@ -20,7 +20,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::cov_spectrum::rank_argument;
 use super::cov_udaf::{CovFunction, Input};
-use crate::spectrum::{CovEstimator, DEFAULT_RANK, Method, codec};
+use gradlake_stats::spectrum::{CovEstimator, DEFAULT_RANK, Method, codec};
 
 /// `cov_sketch`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

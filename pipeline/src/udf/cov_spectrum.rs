@@ -29,8 +29,8 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{constant_int, constant_str};
 use super::cov_udaf::{CovFunction, Input, spectrum_error};
-use crate::spectrum::{CovEstimator, MAX_RANK, Method};
 use crate::udf::sample_state::list_array;
+use gradlake_stats::spectrum::{CovEstimator, MAX_RANK, Method};
 
 /// `cov_spectrum`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

@@ -28,7 +28,7 @@ use super::cov_spectrum::{CovSpectrum, spectrum_type, spectrum_value};
 use super::cov_udaf::{CovFunction, Input, spectrum_error};
 use super::sample_udaf::struct_value;
 use super::sketch_spectrum::{info_fields, info_values};
-use crate::spectrum::{CovEstimator, Method};
+use gradlake_stats::spectrum::{CovEstimator, Method};
 
 /// `cov_spectrum_info`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

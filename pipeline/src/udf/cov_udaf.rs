@@ -4,7 +4,7 @@
 //! [`CovEstimator`]; they differ in their arguments, in whether rows are
 //! vectors or stored sketches, and in what they return. [`CovUdaf`] does the
 //! DataFusion plumbing once. The state is one LargeBinary field, the
-//! estimator in the layout of [`crate::spectrum::codec`], so partial
+//! estimator in the layout of [`gradlake_stats::spectrum::codec`], so partial
 //! aggregates merge across partitions and machines.
 
 use std::fmt::Debug;
@@ -24,7 +24,7 @@ use super::args::check_arity;
 use super::cov_groups::CovGroups;
 use super::docs::FunctionDoc;
 use super::vectors::{Row, Vectors, coerce_vector};
-use crate::spectrum::{CovEstimator, Method, SpectrumError, codec};
+use gradlake_stats::spectrum::{CovEstimator, Method, SpectrumError, codec};
 
 /// What the rows of a covariance aggregate are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hasher};
 use std::sync::Mutex;
 
-use crate::stats::powerlaw::{FitOptions, PowerLawFit, fit};
+use gradlake_stats::powerlaw::{FitOptions, PowerLawFit, fit};
 
 /// Results kept (each under 100 bytes with its key).
 const CAPACITY: usize = 1 << 14;
@@ -80,7 +80,7 @@ pub(crate) fn fit_once(sorted: &[f64], options: &FitOptions) -> Option<PowerLawF
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::powerlaw::KsConvention;
+    use gradlake_stats::powerlaw::KsConvention;
 
     #[test]
     fn a_repeated_sample_gets_the_same_fit_and_a_changed_one_its_own() {

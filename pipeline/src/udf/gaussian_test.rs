@@ -19,7 +19,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::gaussian::gaussian_test;
+use gradlake_stats::gaussian::gaussian_test;
 
 /// `gaussian_test`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

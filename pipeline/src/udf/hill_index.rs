@@ -16,7 +16,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::args::constant_int;
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value};
-use crate::stats::tail_index::hill;
+use gradlake_stats::tail_index::hill;
 
 /// `hill_index`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

@@ -1,5 +1,5 @@
 //! The SQL functions gradlake adds: thin adapters from DataFusion to
-//! [`crate::stats`] and [`crate::spectrum`].
+//! [`gradlake_stats`] and [`gradlake_stats::spectrum`].
 //!
 //! One function per file, as in DataFusion's own `functions-aggregate`. The
 //! whole-sample statistics share one generic aggregate ([`sample_udaf`]);

@@ -22,8 +22,8 @@ use super::args::{constant_str, split_options};
 use super::fit_memo::fit_once;
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, struct_value};
-use crate::stats::powerlaw::FitOptions;
-use crate::stats::powerlaw_compare::{Alternative, compare};
+use gradlake_stats::powerlaw::FitOptions;
+use gradlake_stats::powerlaw_compare::{Alternative, compare};
 
 /// `powerlaw_compare`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

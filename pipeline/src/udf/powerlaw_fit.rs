@@ -24,7 +24,7 @@ use super::args::{constant_int, split_options};
 use super::fit_memo::fit_once;
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::{Candidates, FitOptions, XminRule};
+use gradlake_stats::powerlaw::{Candidates, FitOptions, XminRule};
 
 /// `powerlaw_fit`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

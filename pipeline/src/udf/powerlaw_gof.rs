@@ -22,8 +22,8 @@ use datafusion::physical_expr::PhysicalExpr;
 use super::args::{constant_int, split_options};
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::FitOptions;
-use crate::stats::powerlaw_gof::gof;
+use gradlake_stats::powerlaw::FitOptions;
+use gradlake_stats::powerlaw_gof::gof;
 
 /// `powerlaw_gof`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

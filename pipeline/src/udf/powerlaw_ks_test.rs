@@ -23,7 +23,7 @@ use super::args::{constant_float_in, split_options};
 use super::fit_memo::fit_once;
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
-use crate::stats::powerlaw::{FitOptions, ks_test};
+use gradlake_stats::powerlaw::{FitOptions, ks_test};
 
 /// `powerlaw_ks_test`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

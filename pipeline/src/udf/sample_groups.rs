@@ -194,8 +194,8 @@ mod tests {
     use datafusion::arrow::datatypes::{DataType, Float64Type};
 
     use super::*;
-    use crate::stats::powerlaw::{FitOptions, fit};
     use crate::udf::powerlaw_fit::PowerLawFit;
+    use gradlake_stats::powerlaw::{FitOptions, fit};
 
     fn column(v: &[f32]) -> ArrayRef {
         Arc::new(Float32Array::from(v.to_vec()))

@@ -16,7 +16,7 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::cov_udaf::{CovFunction, Input};
-use crate::spectrum::{CovEstimator, Method, codec};
+use gradlake_stats::spectrum::{CovEstimator, Method, codec};
 
 /// `sketch_merge`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

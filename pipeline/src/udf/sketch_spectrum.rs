@@ -21,7 +21,7 @@ use super::cov_spectrum::{spectrum_type, spectrum_value};
 use super::cov_udaf::spectrum_error;
 use super::row_udf::RowFunction;
 use super::sample_udaf::{f64_value, i64_value, struct_value};
-use crate::spectrum::{CovEstimator, Spectrum, codec};
+use gradlake_stats::spectrum::{CovEstimator, Spectrum, codec};
 
 fn coerce_sketch(function: &str, t: &DataType) -> Result<Vec<DataType>> {
     match t {

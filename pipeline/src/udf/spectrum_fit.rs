@@ -19,7 +19,7 @@ use datafusion::common::{Result, ScalarValue, exec_err};
 use super::row_udf::RowFunction;
 use super::sample_udaf::{f64_value, i64_value, struct_value};
 use super::vectors::{Row, Vectors, coerce_vector};
-use crate::spectrum::fit::spectrum_fit;
+use gradlake_stats::spectrum::fit::spectrum_fit;
 
 /// `spectrum_fit`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

@@ -23,8 +23,8 @@ use super::args::{is_string, parse_options};
 use super::row_udf::RowFunction;
 use super::sample_udaf::{f64_value, i64_value, struct_value};
 use super::vectors::{Row, Vectors, coerce_vector};
-use crate::spectrum::fit::spectrum_ks_test;
-use crate::stats::powerlaw::FitOptions;
+use gradlake_stats::powerlaw::FitOptions;
+use gradlake_stats::spectrum::fit::spectrum_ks_test;
 
 /// `spectrum_ks_test`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

@@ -20,7 +20,7 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::sample_state::Keep;
 use super::sample_udaf::{SampleFunction, f64_value};
-use crate::stats::tail_index::{canonical_shuffle, stable_alpha};
+use gradlake_stats::tail_index::{canonical_shuffle, stable_alpha};
 
 /// `stable_alpha`.
 #[derive(Debug, Default, PartialEq, Eq, Hash)]

@@ -65,7 +65,7 @@ pub enum WatchError {
         /// The file.
         path: PathBuf,
         /// What failed.
-        source: gradlake_pipeline::spectrum::SpectrumError,
+        source: gradlake_stats::spectrum::SpectrumError,
     },
 }
 

@@ -11,9 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use gradlake_pipeline::spectrum::fit::{spectrum_fit, spectrum_ks_test};
-use gradlake_pipeline::spectrum::{CovEstimator, Method, SpectrumError};
-use gradlake_pipeline::stats::powerlaw::{FitOptions, fit, ks_test};
+use gradlake_stats::powerlaw::{FitOptions, fit, ks_test};
+use gradlake_stats::spectrum::fit::{spectrum_fit, spectrum_ks_test};
+use gradlake_stats::spectrum::{CovEstimator, Method, SpectrumError};
 
 /// The analyses' settings `watch` uses; the defaults are the SQL scripts' defaults.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,9 +1,9 @@
 //! The covariance estimators against numpy/LAPACK (`fixtures/spectrum`) and
 //! Frequent Directions against its theoretical error bound.
 
-mod common;
+use std::path::PathBuf;
 
-use gradlake_pipeline::spectrum::{CovEstimator, Method, Spectrum, codec};
+use gradlake_stats::spectrum::{CovEstimator, Method, Spectrum, codec};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -15,8 +15,14 @@ struct Case {
     eigvalsh: Vec<f64>,
 }
 
+/// `fixtures/` of the checkout being tested, found at run time: the build
+/// directory may be shared with another checkout (CI).
+fn fixtures() -> PathBuf {
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo test")).join("../fixtures")
+}
+
 fn cases() -> Vec<Case> {
-    let path = common::fixtures().join("spectrum/reference.json");
+    let path = fixtures().join("spectrum/reference.json");
     let all: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     all.as_array()
         .unwrap()

@@ -6,8 +6,8 @@
 
 use std::path::PathBuf;
 
-use gradlake_pipeline::stats::powerlaw::{FitOptions, KsConvention, XminRule, fit};
-use gradlake_pipeline::stats::sample::PositiveSample;
+use gradlake_stats::powerlaw::{FitOptions, KsConvention, XminRule, fit};
+use gradlake_stats::sample::PositiveSample;
 
 fn fixtures() -> PathBuf {
     // At run time: the build directory may be shared with another checkout (CI).
@@ -47,7 +47,7 @@ fn matches_python_powerlaw_on_stored_sets() {
 /// gradlake's R is lower.
 #[test]
 fn comparisons_match_python_powerlaw() {
-    use gradlake_pipeline::stats::powerlaw_compare::{Alternative, compare};
+    use gradlake_stats::powerlaw_compare::{Alternative, compare};
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("reference.json")).unwrap()).unwrap();
     let mut report = String::new();
@@ -80,7 +80,7 @@ fn comparisons_match_python_powerlaw() {
 /// supremum and agree to 1e-3 in R. Measured: R within 4e-8 relative off the boundary.
 #[test]
 fn comparisons_match_an_independent_maximum_likelihood_fit() {
-    use gradlake_pipeline::stats::powerlaw_compare::{Alternative, compare};
+    use gradlake_stats::powerlaw_compare::{Alternative, compare};
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixtures().join("compare_reference.json")).unwrap()).unwrap();
     let mut report = String::new();
@@ -134,7 +134,7 @@ fn tied_reference() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(fixtures().join("tied_reference.json")).unwrap()).unwrap()
 }
 
-fn assert_fit(label: &str, got: gradlake_pipeline::stats::powerlaw::PowerLawFit, want: &serde_json::Value) {
+fn assert_fit(label: &str, got: gradlake_stats::powerlaw::PowerLawFit, want: &serde_json::Value) {
     let rel = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
     assert_eq!(got.xmin, want["xmin"].as_f64().unwrap(), "{label}: xmin");
     assert_eq!(got.n_tail, want["n_tail"].as_u64().unwrap(), "{label}: n_tail");

@@ -6,7 +6,7 @@
 //! `powerlaw_ks_test` does (Xie et al. 2023). If λ_k = λ_1·k^−s, then
 //! #{k : λ_k ≥ λ} = (λ/λ_1)^(−1/s), so β = 1 + 1/s and s = 1/(β − 1).
 
-use crate::stats::powerlaw::{FitOptions, fit, ks_test};
+use crate::powerlaw::{FitOptions, fit, ks_test};
 
 /// Least-squares fit of log λ_k = log λ_1 − s·log k.
 #[derive(Debug, Clone, Copy, PartialEq)]

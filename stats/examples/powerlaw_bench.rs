@@ -8,9 +8,9 @@
 
 use std::time::Instant;
 
-use gradlake_pipeline::stats::powerlaw::{FitOptions, fit};
-use gradlake_pipeline::stats::powerlaw_gof::gof;
-use gradlake_pipeline::stats::sample::PositiveSample;
+use gradlake_stats::powerlaw::{FitOptions, fit};
+use gradlake_stats::powerlaw_gof::gof;
+use gradlake_stats::sample::PositiveSample;
 
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();

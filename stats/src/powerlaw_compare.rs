@@ -231,7 +231,7 @@ fn ln_tpl_norm(a: f64, lambda: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stats::powerlaw::{FitOptions, KsConvention, fit};
+    use crate::powerlaw::{FitOptions, KsConvention, fit};
 
     #[test]
     fn tpl_normalizer_matches_closed_forms() {
@@ -263,7 +263,7 @@ mod tests {
         // Exponential data above 1: the exponential wins (R < 0, significant).
         let mut exp: Vec<f64> = (0..3000).map(|_| 1.0 - u().ln()).collect();
         exp.sort_by(f64::total_cmp);
-        let f = crate::stats::powerlaw::fit_at(&exp, 1.0, KsConvention::Csn).unwrap();
+        let f = crate::powerlaw::fit_at(&exp, 1.0, KsConvention::Csn).unwrap();
         let c = compare(&exp, &f, Alternative::Exponential).unwrap();
         assert!(c.loglik_ratio < 0.0 && c.p_value < 0.05, "{c:?}");
         // Pure power law: no alternative is significantly better; the nested test sees no cut-off.

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use gradlake_pipeline::spectrum::{CovEstimator, Method};
+use gradlake_stats::spectrum::{CovEstimator, Method};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
