@@ -9,19 +9,14 @@
 
 pub mod distributed;
 pub mod error;
-mod grad_values;
-mod grad_values_aggregate;
-mod grad_vectors;
-mod grads_exec;
-mod grads_scan;
 mod hiding_store;
 mod local_reads;
 pub mod memory;
 pub mod output;
 pub mod session;
 pub mod store;
+mod tables;
 pub mod udf;
-mod views;
 
 pub use error::PipelineError;
 /// The statistics the SQL functions adapt (re-exported from `gradlake-stats`).

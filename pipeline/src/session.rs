@@ -22,7 +22,7 @@ use crate::hiding_store::HidingStore;
 use crate::local_reads::InlineReads;
 use crate::memory::PeakPool;
 use crate::store::{EnvStores, LakeLocation, scan_store_lake};
-use crate::views;
+use crate::tables;
 
 /// Settings of a query session. Every field is explicit so that the same
 /// session can be rebuilt elsewhere (no hidden global state).
@@ -103,7 +103,7 @@ impl LakeSession {
         for table in Table::ALL {
             register_table(&session.ctx, lake, table)?;
         }
-        views::register(&session.ctx).await?;
+        tables::register(&session.ctx).await?;
         session.lake = Some(LakeLocation::Local(lake.to_path_buf()));
         Ok(session)
     }
@@ -135,7 +135,7 @@ impl LakeSession {
             let url = ListingTableUrl::parse(format!("{}{}/", lake.url(), table.name()))?;
             register_listing(&session.ctx, url, table)?;
         }
-        views::register(&session.ctx).await?;
+        tables::register(&session.ctx).await?;
         session.lake = Some(location.clone());
         Ok(session)
     }
@@ -197,7 +197,7 @@ fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPo
         // On a cluster the stages travel with DataFusion's aggregate (which any
         // worker decodes); each worker swaps in the chunk-wise one itself.
         None if !options.element_wise_aggregation => {
-            builder = builder.with_physical_optimizer_rule(Arc::new(crate::grad_values_aggregate::ChunkAggregation));
+            builder = builder.with_physical_optimizer_rule(Arc::new(crate::tables::ChunkAggregation));
         }
         None => {}
     }

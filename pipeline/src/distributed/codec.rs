@@ -19,11 +19,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::grad_values::Explode;
-use crate::grad_vectors::Assemble;
-use crate::grads_exec::GradsExec;
-use crate::grads_scan::ParamIndex;
-use crate::views::{Derived, derived_schema};
+use crate::tables::{Assemble, Derived, Explode, GradsExec, ParamIndex, derived_schema};
 
 /// Version of the encoded form; a worker refuses any other.
 const VERSION: u32 = 1;

@@ -172,7 +172,7 @@ pub(crate) fn distribute(builder: SessionStateBuilder, cluster: &Cluster) -> Res
 
 /// A stage about to run: gradlake's chunk-wise partial aggregation swapped in.
 fn rewrite_stage(ev: WorkerPlanRewriteEvent) -> std::result::Result<WorkerPlanRewriteEventResponse, DataFusionError> {
-    Ok(WorkerPlanRewriteEventResponse::new(crate::grad_values_aggregate::rewrite_worker_plan(ev.plan)?))
+    Ok(WorkerPlanRewriteEventResponse::new(crate::tables::rewrite_worker_plan(ev.plan)?))
 }
 
 fn secret_headers(secret: &str) -> Result<HeaderMap> {

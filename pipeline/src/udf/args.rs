@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{Array, BooleanArray};
 use datafusion::arrow::datatypes::{DataType, Schema};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{Result, ScalarValue, plan_err};
@@ -144,4 +145,9 @@ pub(crate) fn split_options<'a>(
 /// Parses an options text, with an error naming the function.
 pub(crate) fn parse_options(function: &str, text: &str) -> Result<FitOptions> {
     text.parse().or_else(|e| plan_err!("{function}: argument options '{text}': {e}"))
+}
+
+/// Whether `row` passes an aggregate's FILTER clause (none: every row does).
+pub(crate) fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
+    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }

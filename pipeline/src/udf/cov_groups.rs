@@ -8,8 +8,8 @@ use datafusion::arrow::array::{ArrayRef, BooleanArray};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 
-use super::cov_udaf::{CovFunction, apply, for_each_item, for_each_state, state_array};
-use super::sample_groups::passes;
+use super::args::passes;
+use super::cov_function::{CovFunction, apply, for_each_item, for_each_state, state_array};
 use gradlake_stats::spectrum::{CovEstimator, Method};
 
 /// Every group's estimator.

@@ -18,8 +18,8 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::cov_function::{CovFunction, Input};
 use super::cov_spectrum::rank_argument;
-use super::cov_udaf::{CovFunction, Input};
 use gradlake_stats::spectrum::{CovEstimator, DEFAULT_RANK, Method, codec};
 
 /// `cov_sketch`.

@@ -28,7 +28,7 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{constant_int, constant_str};
-use super::cov_udaf::{CovFunction, Input, spectrum_error};
+use super::cov_function::{CovFunction, Input, spectrum_error};
 use crate::udf::sample_state::list_array;
 use gradlake_stats::spectrum::{CovEstimator, MAX_RANK, Method};
 

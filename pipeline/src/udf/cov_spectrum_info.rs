@@ -24,9 +24,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::cov_function::{CovFunction, Input, spectrum_error};
 use super::cov_spectrum::{CovSpectrum, spectrum_type, spectrum_value};
-use super::cov_udaf::{CovFunction, Input, spectrum_error};
-use super::sample_udaf::struct_value;
+use super::results::struct_value;
 use super::sketch_spectrum::{info_fields, info_values};
 use gradlake_stats::spectrum::{CovEstimator, Method};
 

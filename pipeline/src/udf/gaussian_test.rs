@@ -17,8 +17,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::results::{f64_value, i64_value, struct_value};
+use super::sample_function::SampleFunction;
 use super::sample_state::Keep;
-use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
 use gradlake_stats::gaussian::gaussian_test;
 
 /// `gaussian_test`.

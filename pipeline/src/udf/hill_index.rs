@@ -14,8 +14,9 @@ use datafusion::common::{Result, ScalarValue, plan_err};
 use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::constant_int;
+use super::results::f64_value;
+use super::sample_function::SampleFunction;
 use super::sample_state::Keep;
-use super::sample_udaf::{SampleFunction, f64_value};
 use gradlake_stats::tail_index::hill;
 
 /// `hill_index`.

@@ -10,6 +10,7 @@
 //! later, machines).
 
 mod args;
+mod cov_function;
 mod cov_groups;
 mod cov_sketch;
 mod cov_spectrum;
@@ -23,7 +24,9 @@ mod powerlaw_compare;
 mod powerlaw_fit;
 mod powerlaw_gof;
 mod powerlaw_ks_test;
+mod results;
 mod row_udf;
+mod sample_function;
 mod sample_groups;
 mod sample_state;
 mod sample_udaf;

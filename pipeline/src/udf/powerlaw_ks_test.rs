@@ -21,8 +21,9 @@ use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{constant_float_in, split_options};
 use super::fit_memo::fit_once;
+use super::results::{f64_value, i64_value, struct_value};
+use super::sample_function::SampleFunction;
 use super::sample_state::Keep;
-use super::sample_udaf::{SampleFunction, f64_value, i64_value, struct_value};
 use gradlake_stats::powerlaw::{FitOptions, ks_test};
 
 /// `powerlaw_ks_test`.

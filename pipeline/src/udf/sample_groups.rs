@@ -20,10 +20,11 @@ use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
 use rayon::prelude::*;
 
+use super::args::passes;
+use super::sample_function::SampleFunction;
 use super::sample_state::{
     Element, Keep, eval_bytes_per_value, extend_from_list, for_each_value, list_array, sorted_f64,
 };
-use super::sample_udaf::SampleFunction;
 
 /// Groups of at least this many values are evaluated one at a time and grow by an eighth.
 const LARGE: usize = 1 << 16;
@@ -71,11 +72,6 @@ impl<F: SampleFunction, T: Element> SampleGroups<F, T> {
         self.longest = self.longest.max(group.len());
         Ok(())
     }
-}
-
-/// Whether `row` passes an aggregate's FILTER clause (none: every row does).
-pub(crate) fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
-    filter.is_none_or(|f| f.is_valid(row) && f.value(row))
 }
 
 impl<F: SampleFunction, T: Element> GroupsAccumulator for SampleGroups<F, T> {

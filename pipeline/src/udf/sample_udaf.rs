@@ -7,49 +7,19 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
-use std::sync::Arc;
 
 use datafusion::arrow::array::ArrayRef;
-use datafusion::arrow::datatypes::{DataType, FieldRef, Fields};
-use datafusion::common::scalar::ScalarStructBuilder;
+use datafusion::arrow::datatypes::{DataType, FieldRef};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, GroupsAccumulator, Signature, Volatility,
 };
-use datafusion::physical_expr::PhysicalExpr;
 
 use super::args::{check_arity, coerce_float, coerce_with_options};
-use super::docs::FunctionDoc;
+use super::sample_function::SampleFunction;
 use super::sample_groups::SampleGroups;
-use super::sample_state::{Element, Keep, SampleState, state_fields};
-
-/// A statistic of a whole sample, exposed as an aggregate `NAME(x, constants...)`.
-pub(crate) trait SampleFunction: Debug + Default + PartialEq + Eq + Hash + Send + Sync + 'static {
-    /// SQL name.
-    const NAME: &'static str;
-    /// Call syntax, for error messages.
-    const USAGE: &'static str;
-    /// What `SHOW FUNCTIONS` and `information_schema` tell of it.
-    const DOC: FunctionDoc;
-    /// Which inputs are used.
-    const KEEP: Keep;
-    /// Types of the constant arguments after `x`.
-    const CONSTANTS: &'static [DataType];
-    /// How many of them are required.
-    const REQUIRED: usize;
-    /// Whether a power-law options string may follow the constants (see `stats::powerlaw_options`).
-    const OPTIONS: bool = false;
-    /// The parsed constant arguments.
-    type Params: Debug + Send + Sync + 'static;
-
-    /// Reads and validates the constant arguments (`exprs[1..]`).
-    fn params(exprs: &[Arc<dyn PhysicalExpr>]) -> Result<Self::Params>;
-    /// The result type.
-    fn return_type() -> DataType;
-    /// The result for a sample (sorted ascending; mutable for statistics that reorder it).
-    fn evaluate(params: &Self::Params, sorted: &mut [f64], skipped: u64) -> Result<ScalarValue>;
-}
+use super::sample_state::{Element, SampleState, state_fields};
 
 /// The aggregate for a [`SampleFunction`].
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -148,19 +118,4 @@ impl<F: SampleFunction, T: Element> Accumulator for SampleAccumulator<F, T> {
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
         self.state.merge(states)
     }
-}
-
-/// A struct scalar from `fields` and one value per field.
-pub(crate) fn struct_value(fields: &Fields, values: Vec<ScalarValue>) -> Result<ScalarValue> {
-    fields.iter().zip(values).fold(ScalarStructBuilder::new(), |b, (f, v)| b.with_scalar(f.clone(), v)).build()
-}
-
-/// `Some(v)` as a Float64 scalar, NULL for `None`.
-pub(crate) fn f64_value(v: Option<f64>) -> ScalarValue {
-    ScalarValue::Float64(v)
-}
-
-/// `Some(v)` as an Int64 scalar, NULL for `None`.
-pub(crate) fn i64_value(v: Option<u64>) -> ScalarValue {
-    ScalarValue::Int64(v.map(|v| v as i64))
 }

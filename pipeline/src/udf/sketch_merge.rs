@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
-use super::cov_udaf::{CovFunction, Input};
+use super::cov_function::{CovFunction, Input};
 use gradlake_stats::spectrum::{CovEstimator, Method, codec};
 
 /// `sketch_merge`.

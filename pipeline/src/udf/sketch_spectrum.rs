@@ -17,10 +17,10 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields};
 use datafusion::common::{Result, ScalarValue, plan_err};
 
+use super::cov_function::spectrum_error;
 use super::cov_spectrum::{spectrum_type, spectrum_value};
-use super::cov_udaf::spectrum_error;
+use super::results::{f64_value, i64_value, struct_value};
 use super::row_udf::RowFunction;
-use super::sample_udaf::{f64_value, i64_value, struct_value};
 use gradlake_stats::spectrum::{CovEstimator, Spectrum, codec};
 
 fn coerce_sketch(function: &str, t: &DataType) -> Result<Vec<DataType>> {

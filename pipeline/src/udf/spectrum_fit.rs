@@ -16,8 +16,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{DataType, Field, Fields, Int64Type};
 use datafusion::common::{Result, ScalarValue, exec_err};
 
+use super::results::{f64_value, i64_value, struct_value};
 use super::row_udf::RowFunction;
-use super::sample_udaf::{f64_value, i64_value, struct_value};
 use super::vectors::{Row, Vectors, coerce_vector};
 use gradlake_stats::spectrum::fit::spectrum_fit;
 

@@ -20,8 +20,8 @@ use datafusion::arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
 
 use super::args::{is_string, parse_options};
+use super::results::{f64_value, i64_value, struct_value};
 use super::row_udf::RowFunction;
-use super::sample_udaf::{f64_value, i64_value, struct_value};
 use super::vectors::{Row, Vectors, coerce_vector};
 use gradlake_stats::powerlaw::FitOptions;
 use gradlake_stats::spectrum::fit::spectrum_ks_test;

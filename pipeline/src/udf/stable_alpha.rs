@@ -18,8 +18,9 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{Result, ScalarValue};
 use datafusion::physical_expr::PhysicalExpr;
 
+use super::results::f64_value;
+use super::sample_function::SampleFunction;
 use super::sample_state::Keep;
-use super::sample_udaf::{SampleFunction, f64_value};
 use gradlake_stats::tail_index::{canonical_shuffle, stable_alpha};
 
 /// `stable_alpha`.

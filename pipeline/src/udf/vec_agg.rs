@@ -33,9 +33,9 @@ use datafusion::logical_expr::{
     Accumulator, AggregateUDFImpl, Documentation, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
 
+use super::args::passes;
 use super::args::{check_arity, coerce_float, constant_int};
 use super::docs::{FunctionDoc, Section};
-use super::sample_groups::passes;
 use super::sample_state::Element;
 use super::single_group::SingleGroup;
 

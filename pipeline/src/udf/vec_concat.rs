@@ -32,8 +32,8 @@ use datafusion::logical_expr::{
 };
 
 use super::args::check_arity;
+use super::args::passes;
 use super::docs::{FunctionDoc, Section};
-use super::sample_groups::passes;
 use super::sample_state::Element;
 use super::single_group::SingleGroup;
 use super::vectors::coerce_vector;

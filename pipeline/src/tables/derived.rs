@@ -1,6 +1,6 @@
 //! The derived tables of the lake, `grad_values` and `grad_vectors`: one
 //! table provider over `grads` for both (keys, filter pushdown), each with its
-//! own operator ([`crate::grad_values`], [`crate::grad_vectors`]).
+//! own operator ([`super::grad_values`], [`super::grad_vectors`]).
 
 use std::sync::Arc;
 
@@ -13,9 +13,9 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 
+use super::grads_scan::{PARAMS_QUERY, ParamIndex, dict};
+use super::{grad_values, grad_vectors};
 use crate::error::Result;
-use crate::grads_scan::{PARAMS_QUERY, ParamIndex, dict};
-use crate::{grad_values, grad_vectors};
 
 /// Registers `grad_values` and `grad_vectors`.
 pub(crate) async fn register(ctx: &SessionContext) -> Result<()> {
@@ -102,8 +102,10 @@ impl TableProvider for GradsTable {
     ) -> DfResult<Arc<dyn ExecutionPlan>> {
         let output: Vec<usize> = projection.cloned().unwrap_or_else(|| (0..self.schema.fields().len()).collect());
         match self.derived {
-            Derived::Values => grad_values::plan(self, state, output, filters).await,
-            Derived::Vectors => grad_vectors::plan(self, state, output, filters).await,
+            Derived::Values => grad_values::plan(&self.grads, &self.params, &self.schema, state, output, filters).await,
+            Derived::Vectors => {
+                grad_vectors::plan(&self.grads, &self.params, &self.schema, state, output, filters).await
+            }
         }
     }
 }

@@ -22,9 +22,10 @@ use datafusion::arrow::array::{
     ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, ListArray, RecordBatch, StringArray,
 };
 use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{DataFusionError, Result, exec_err, internal_err};
+use datafusion::datasource::TableProvider;
 use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::logical_expr::{Expr, col, lit};
@@ -32,9 +33,8 @@ use datafusion::physical_plan::{ExecutionPlan, RecordBatchStream, SendableRecord
 use futures::{Stream, StreamExt};
 use gradlake_ingest::CHUNK_LEN;
 
-use crate::grads_exec::{GradsExec, GradsOperator};
-use crate::grads_scan::{ParamIndex, scan_grads};
-use crate::views::GradsTable;
+use super::grads_exec::{GradsExec, GradsOperator};
+use super::grads_scan::{ParamIndex, scan_grads};
 
 /// Columns of `grads` read to assemble tensors, in this order.
 const INPUT: [&str; 8] = ["run", "step", "kind", "sample", "param_id", "chunk", "numel", "values"];
@@ -53,20 +53,22 @@ pub(crate) fn value_fields() -> Vec<Field> {
 }
 
 /// The plan of a `grad_vectors` scan: the `grads` scan under an [`Assemble`].
+/// `schema` is the full `grad_vectors` schema, `output` the indices wanted.
 pub(crate) async fn plan(
-    table: &GradsTable,
+    grads: &Arc<dyn TableProvider>,
+    params: &Arc<ParamIndex>,
+    schema: &Schema,
     state: &dyn Session,
     output: Vec<usize>,
     filters: &[Expr],
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let with_values = output.contains(&VALUES);
-    let (grads, params) = (&table.grads, &table.params);
     let input = if with_values {
         scan_grads(grads, params, state, &INPUT, filters, Vec::new()).await?
     } else {
         scan_grads(grads, params, state, &KEYS, filters, vec![col("chunk").eq(lit(0i32))]).await?
     };
-    let schema = Arc::new(table.schema.project(&output)?);
+    let schema = Arc::new(schema.project(&output)?);
     let operator = Arc::new(Assemble { params: params.clone(), output, with_values });
     Ok(Arc::new(GradsExec::new(input, operator, schema)))
 }

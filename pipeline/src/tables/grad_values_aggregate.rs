@@ -53,9 +53,9 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use gradlake_ingest::CHUNK_LEN;
 
-use crate::grad_values::{Explode, explode_slice};
-use crate::grads_exec::{GradsExec, GradsOperator};
-use crate::grads_scan::ParamIndex;
+use super::grad_values::{Explode, explode_slice};
+use super::grads_exec::{GradsExec, GradsOperator};
+use super::grads_scan::ParamIndex;
 
 /// Columns of `grad_values` (by index) that are constant within a chunk row:
 /// run, step, kind, sample, param_id, param.

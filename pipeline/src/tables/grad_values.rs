@@ -9,7 +9,7 @@
 //! `kind` and `param` are dictionary-encoded (their keys are repeated, never the
 //! strings), and the param name comes from a lookup built when the lake is opened.
 //!
-//! Filters on the keys and on `param` reach the `grads` scan ([`crate::grads_scan`]).
+//! Filters on the keys and on `param` reach the `grads` scan ([`super::grads_scan`]).
 
 use std::sync::Arc;
 
@@ -17,9 +17,10 @@ use datafusion::arrow::array::{
     ArrayRef, AsArray, DictionaryArray, Float32Array, Int32Array, Int64Array, RecordBatch, RecordBatchOptions,
     StringArray,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::Session;
 use datafusion::common::{Result, internal_err};
+use datafusion::datasource::TableProvider;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -27,9 +28,8 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use gradlake_ingest::CHUNK_LEN;
 
-use crate::grads_exec::{GradsExec, GradsOperator};
-use crate::grads_scan::{ParamIndex, scan_grads};
-use crate::views::GradsTable;
+use super::grads_exec::{GradsExec, GradsOperator};
+use super::grads_scan::{ParamIndex, scan_grads};
 
 /// Output rows per batch, at most: big enough to amortise per-batch work, small
 /// enough (a few MB per column) to keep memory bounded.
@@ -44,15 +44,18 @@ pub(crate) fn value_fields() -> Vec<Field> {
 }
 
 /// The plan of a `grad_values` scan: the `grads` scan under an [`Explode`].
+/// `schema` is the full `grad_values` schema, `output` the indices wanted.
 pub(crate) async fn plan(
-    table: &GradsTable,
+    grads: &Arc<dyn TableProvider>,
+    params: &Arc<ParamIndex>,
+    schema: &Schema,
     state: &dyn Session,
     output: Vec<usize>,
     filters: &[Expr],
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let input = scan_grads(&table.grads, &table.params, state, &INPUT, filters, Vec::new()).await?;
-    let schema = Arc::new(table.schema.project(&output)?);
-    let operator = Arc::new(Explode { params: table.params.clone(), output });
+    let input = scan_grads(grads, params, state, &INPUT, filters, Vec::new()).await?;
+    let schema = Arc::new(schema.project(&output)?);
+    let operator = Arc::new(Explode { params: params.clone(), output });
     Ok(Arc::new(GradsExec::new(input, operator, schema)))
 }
 
