@@ -247,12 +247,14 @@ fn a_publish_lag_makes_files_visible_while_the_run_goes_on() {
         // The writer looks at the age of what it holds as data arrives.
         w.write_grad_blocking(key(1), vec![0.25; 10]).unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
-        while lag.is_some() && visible(lake.path()) < 2 && Instant::now() < deadline {
+        // Scalars are published after the gradients they describe: wait for both.
+        let scalars = lake.path().join("scalars/run=r/part-000000.parquet");
+        while lag.is_some() && (visible(lake.path()) < 2 || !scalars.exists()) && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(5));
         }
         if lag.is_some() {
             assert_eq!(visible(lake.path()), 2, "both steps published before finish");
-            assert!(lake.path().join("scalars/run=r/part-000000.parquet").exists(), "with the loss");
+            assert!(scalars.exists(), "with the loss");
         } else {
             std::thread::sleep(Duration::from_millis(100));
             assert_eq!(visible(lake.path()), 0, "by size only: nothing yet");
