@@ -46,9 +46,13 @@ D2="SELECT kind, count(*) AS n, avg(abs(v)) AS mean_abs, max(abs(v)) AS max_abs 
 echo "== Q1 grads: per (kind, step) gradient norm from chunk summaries"
 echo "gradlake: $(best_of_3 "$BIN" sql --lake "$LAKE" --format csv "$Q1")"
 echo "duckdb:   $("$PY" "$ROOT/bench/duck.py" "$D1" 2 | head -1)"
+"$BIN" sql --lake "$LAKE" --format csv "$Q1" >/tmp/gl-q1.csv
+"$PY" "$ROOT/bench/agree.py" /tmp/gl-q1.csv "$D1"
 echo "== Q2 grad_values: per kind count, mean |g|, max |g| over every gradient element"
 "$BIN" sql --lake "$LAKE" "$Q2"
 echo "gradlake: $(best_of_3 "$BIN" sql --lake "$LAKE" --format csv "$Q2")"
 echo "gradlake --memory-limit 512M: $(best_of_3 "$BIN" sql --lake "$LAKE" --memory-limit 512M --format csv "$Q2")"
 "$PY" "$ROOT/bench/duck.py" "$D2" 2
 echo "duckdb:   $("$PY" "$ROOT/bench/duck.py" "$D2" 2 | head -1)"
+"$BIN" sql --lake "$LAKE" --format csv "$Q2" >/tmp/gl-q2.csv
+"$PY" "$ROOT/bench/agree.py" /tmp/gl-q2.csv "$D2"

@@ -748,8 +748,7 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
         (named::NOISE, "noise_across_params", "step, draw, param", 2),
         (named::NOISE, "noise_across_draws", "step, param, idx", 2),
     ] {
-        // (spectrum is windowed too, but its sketches merge partial states in an order that
-        // depends on how the scan is split, so its floats agree only to ~1e-8.)
+        // (spectrum is windowed too: compared below, to float tolerance.)
         let sql = format!("SELECT * FROM {table} ORDER BY {order}");
         let one = run_named(lake.ctx(), query, &[], &kinds).await.unwrap();
         let one_table = dump(&lake, &sql).await;
@@ -765,6 +764,35 @@ async fn analyses_in_step_windows_give_the_tables_of_one_pass() {
             Outcome::Skipped { reason } => panic!("{reason}"),
         };
         assert_eq!(pretty(&windowed), pretty(&one), "{table} summary");
+    }
+
+    // The spectrum's sketches merge partial states in an order that depends on how the scan
+    // is split, and their rows are f32: the same spectra to f32 round-off of λ₁.
+    run_named(lake.ctx(), named::SPECTRUM, &[], &kinds).await.unwrap();
+    let one = spectra(&lake).await;
+    let mut passes = Vec::new();
+    let options =
+        RunOptions { passes: Passes::Fixed(2), pool: None, meter: Meter::Pool, cluster: false, xmin_rules: &[] };
+    run_named_with(lake.ctx(), named::SPECTRUM, &[], &kinds, &options, &mut |p| passes.push(p.windows)).await.unwrap();
+    assert_eq!(passes.last(), Some(&2), "spectrum: {passes:?}");
+    let windowed = spectra(&lake).await;
+    assert!(!one.is_empty());
+    assert_eq!(one.len(), windowed.len());
+    for (a, b) in one.iter().zip(&windowed) {
+        let what = format!("spectrum of run {} param {}", a.run, a.param);
+        assert_eq!((&a.run, &a.param, a.n, a.kmin, a.kmax), (&b.run, &b.param, b.n, b.kmin, b.kmax), "{what}");
+        let scale = a.eigenvalues[0];
+        assert_eq!(a.eigenvalues.len(), b.eigenvalues.len(), "{what}");
+        for (x, y) in a.eigenvalues.iter().zip(&b.eigenvalues) {
+            assert!((x - y).abs() <= 1e-6 * scale, "{what}: eigenvalue {x} vs {y}");
+        }
+        assert!((a.error_bound - b.error_bound).abs() <= 1e-6 * scale, "{what}: error bound");
+        assert!((a.total_variance - b.total_variance).abs() <= 1e-9 * a.total_variance, "{what}: trace");
+        let close = |x: Option<f64>, y: Option<f64>| match (x, y) {
+            (Some(x), Some(y)) => (x - y).abs() <= 1e-6 * (1.0 + x.abs()),
+            (x, y) => x == y,
+        };
+        assert!(close(a.s, b.s) && close(a.r2, b.r2), "{what}: fit {:?} {:?} vs {:?} {:?}", a.s, a.r2, b.s, b.r2);
     }
 }
 

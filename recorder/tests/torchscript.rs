@@ -81,9 +81,10 @@ fn torchscript_gradients_equal_pytorchs() {
     for ((name, _), g) in m.params().iter().zip(&grads) {
         let f32_ref: Vec<f32> = floats(&r[name]["grad_f32"]).into_iter().map(|x| x as f32).collect();
         let f32_ref64: Vec<f64> = f32_ref.iter().map(|&x| f64::from(x)).collect();
-        // The same kernels on one thread: equal up to the last bits.
+        // The same arithmetic in f32, summed in another order: a few units in the last
+        // place apart (measured 2–7e-8 relative), not bit for bit.
         let e32 = relative_error(g, &f32_ref64);
-        assert!(e32 <= 1e-6, "{name}: {e32:e} from PyTorch's f32 gradient");
+        assert!(e32 <= 2e-7, "{name}: {e32:e} from PyTorch's f32 gradient");
         let e64 = relative_error(g, &floats(&r[name]["grad"]));
         assert!(e64 <= 1e-5, "{name}: {e64:e} from PyTorch's f64 gradient");
         eprintln!("{name}: relative error {e32:e} vs f32, {e64:e} vs f64; bit-equal: {}", g == &f32_ref);

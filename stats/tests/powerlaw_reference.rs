@@ -29,7 +29,7 @@ fn matches_python_powerlaw_on_stored_sets() {
             // Without ties the conventions are one.
             assert_eq!(fit(&sample.sorted, &FitOptions::default()), Some(got), "{name}");
         }
-        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * b.abs();
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs();
         assert_eq!(got.xmin, want["xmin"].as_f64().unwrap(), "{name}: xmin");
         assert_eq!(got.n_tail, want["n_tail"].as_u64().unwrap(), "{name}: n_tail");
         assert!(close(got.alpha, want["alpha"].as_f64().unwrap()), "{name}: alpha {} vs {}", got.alpha, want["alpha"]);
