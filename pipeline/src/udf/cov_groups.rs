@@ -111,3 +111,67 @@ impl<F: CovFunction> GroupsAccumulator for CovGroups<F> {
             + self.buf.capacity() * size_of::<f64>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, ListArray};
+    use datafusion::arrow::datatypes::{Float32Type, Float64Type};
+    use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+    use gradlake_stats::spectrum::Method;
+
+    use super::CovGroups;
+    use crate::udf::cov_spectrum::CovSpectrum;
+
+    /// Group g holds (a, 0), (−a, 0), (0, b), (0, −b) with a = g + 1, b = 2(g + 1): mean 0,
+    /// scatter diag(2a², 2b²), so the covariance's eigenvalues are 2b²/3 and 2a²/3.
+    fn rows(groups: usize) -> (ArrayRef, Vec<usize>, Vec<[f64; 2]>) {
+        let mut vectors = Vec::new();
+        let mut index = Vec::new();
+        let mut want = Vec::new();
+        for g in 0..groups {
+            let (a, b) = ((g + 1) as f32, 2.0 * (g + 1) as f32);
+            for v in [[a, 0.0], [-a, 0.0], [0.0, b], [0.0, -b]] {
+                vectors.push(Some(v.map(Some).to_vec()));
+                index.push(g);
+            }
+            want.push([2.0 * f64::from(b * b) / 3.0, 2.0 * f64::from(a * a) / 3.0]);
+        }
+        (Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(vectors)), index, want)
+    }
+
+    fn eigenvalues(out: &ArrayRef) -> Vec<Vec<f64>> {
+        let lists = out.as_list::<i32>();
+        (0..lists.len()).map(|i| lists.value(i).as_primitive::<Float64Type>().values().to_vec()).collect()
+    }
+
+    fn assert_spectra(got: &[Vec<f64>], want: &[[f64; 2]]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g.len(), 2);
+            for (x, y) in g.iter().zip(w) {
+                assert!((x - y).abs() <= 1e-12 * y, "{g:?} vs {w:?}");
+            }
+        }
+    }
+
+    /// EmitTo::First hands out the first groups, renumbers the rest from 0 and keeps their
+    /// estimators and their bytes; the rest's states merge into the same spectra.
+    #[test]
+    fn emitting_the_first_groups_keeps_the_rest() {
+        let (values, index, want) = rows(3);
+        let mut acc = CovGroups::<CovSpectrum>::new(Some(Method::Exact));
+        acc.update_batch(&[values], &index, None, 3).unwrap();
+        let before = acc.size();
+        assert_spectra(&eigenvalues(&acc.evaluate(EmitTo::First(1)).unwrap()), &want[..1]);
+        assert!(acc.size() < before, "the emitted group's bytes are released");
+
+        let state = acc.state(EmitTo::First(1)).unwrap();
+        let mut merged = CovGroups::<CovSpectrum>::new(Some(Method::Exact));
+        merged.merge_batch(&state, &[0], 1).unwrap();
+        assert_spectra(&eigenvalues(&merged.evaluate(EmitTo::All).unwrap()), &want[1..2]);
+        assert_spectra(&eigenvalues(&acc.evaluate(EmitTo::All).unwrap()), &want[2..]);
+        assert_eq!(acc.held, 0);
+    }
+}

@@ -395,3 +395,48 @@ impl<T: Element> GroupsAccumulator for PlaceGroups<T> {
         size_of_val(self) + self.held + self.groups.capacity() * size_of::<Placed<T>>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, Int64Array};
+    use datafusion::arrow::datatypes::Float32Type;
+    use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+
+    use super::PlaceGroups;
+
+    fn vectors(out: &ArrayRef) -> Vec<Vec<f32>> {
+        let lists = out.as_list::<i32>();
+        (0..lists.len()).map(|i| lists.value(i).as_primitive::<Float32Type>().values().to_vec()).collect()
+    }
+
+    /// EmitTo::First hands out the first groups and keeps the rest, renumbered from 0,
+    /// with their bytes; the rest's state merges into the same vectors.
+    #[test]
+    fn emitting_the_first_groups_keeps_the_rest() {
+        // Group g holds g·10 + i at index i, fed in reverse index order.
+        let (mut values, mut idx, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        for g in 0..3 {
+            for i in (0..4).rev() {
+                values.push((g * 10 + i) as f32);
+                idx.push(i as i64);
+                groups.push(g);
+            }
+        }
+        let want = |g: usize| (0..4).map(|i| (g * 10 + i) as f32).collect::<Vec<_>>();
+        let input: [ArrayRef; 2] = [Arc::new(Float32Array::from(values)), Arc::new(Int64Array::from(idx))];
+        let mut acc = PlaceGroups::<f32>::new(Some(4));
+        acc.update_batch(&input, &groups, None, 3).unwrap();
+        let before = acc.size();
+        assert_eq!(vectors(&acc.evaluate(EmitTo::First(1)).unwrap()), [want(0)]);
+        assert!(acc.size() < before, "the emitted group's bytes are released");
+
+        let state = acc.state(EmitTo::First(1)).unwrap();
+        let mut merged = PlaceGroups::<f32>::new(Some(4));
+        merged.merge_batch(&state, &[0], 1).unwrap();
+        assert_eq!(vectors(&merged.evaluate(EmitTo::All).unwrap()), [want(1)]);
+        assert_eq!(vectors(&acc.evaluate(EmitTo::All).unwrap()), [want(2)]);
+        assert_eq!(acc.held, 0);
+    }
+}

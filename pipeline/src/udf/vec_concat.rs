@@ -319,3 +319,47 @@ impl<T: Element> GroupsAccumulator for ConcatGroups<T> {
         size_of_val(self) + self.held + self.parts.capacity() * size_of::<Vec<(i64, Vec<T>)>>()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray};
+    use datafusion::arrow::datatypes::Float32Type;
+    use datafusion::logical_expr::{EmitTo, GroupsAccumulator};
+
+    use super::ConcatGroups;
+
+    fn vectors(out: &ArrayRef) -> Vec<Vec<f32>> {
+        let lists = out.as_list::<i32>();
+        (0..lists.len()).map(|i| lists.value(i).as_primitive::<Float32Type>().values().to_vec()).collect()
+    }
+
+    /// EmitTo::First hands out the first groups and keeps the rest, renumbered from 0;
+    /// the rest's state merges into the same vectors.
+    #[test]
+    fn emitting_the_first_groups_keeps_the_rest() {
+        // Group g: parts [g, g] (key 1) and [10g] (key 0), fed key 1 first.
+        let (mut parts, mut keys, mut groups) = (Vec::new(), Vec::new(), Vec::new());
+        for g in 0..3 {
+            let g32 = g as f32;
+            parts.push(Some(vec![Some(g32), Some(g32)]));
+            keys.push(1i64);
+            groups.push(g);
+            parts.push(Some(vec![Some(10.0 * g32)]));
+            keys.push(0);
+            groups.push(g);
+        }
+        let want = |g: usize| vec![10.0 * g as f32, g as f32, g as f32];
+        let input: [ArrayRef; 2] =
+            [Arc::new(ListArray::from_iter_primitive::<Float32Type, _, _>(parts)), Arc::new(Int64Array::from(keys))];
+        let mut acc = ConcatGroups::<f32>::default();
+        acc.update_batch(&input, &groups, None, 3).unwrap();
+        assert_eq!(vectors(&acc.evaluate(EmitTo::First(1)).unwrap()), [want(0)]);
+        let state = acc.state(EmitTo::First(1)).unwrap();
+        let mut merged = ConcatGroups::<f32>::default();
+        merged.merge_batch(&state, &[0], 1).unwrap();
+        assert_eq!(vectors(&merged.evaluate(EmitTo::All).unwrap()), [want(1)]);
+        assert_eq!(vectors(&acc.evaluate(EmitTo::All).unwrap()), [want(2)]);
+    }
+}
