@@ -10,14 +10,19 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
-use arrow::datatypes::{Float32Type, Int32Type};
+use arrow::datatypes::{Float32Type, Int32Type, UInt32Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::metadata::ParquetMetaData;
 
-use crate::chunk::summarize;
+use crate::chunk::{summarize, values_crc32};
 use crate::error::{IngestError, Result};
 use crate::layout::{self, IN_PROGRESS_SUFFIX};
-use crate::schema::{CHUNK_LEN, FORMAT_VERSION, META_FORMAT_VERSION, META_TABLE, Table, schema_matches};
+use crate::schema::{
+    CHUNK_LEN, FORMAT_VERSION, META_FORMAT_VERSION, META_TABLE, OLDEST_READABLE_VERSION, Table, schema_matches_version,
+};
+
+/// What a finding says of a `grads` file of format v1, whose chunks carry no checksum.
+pub const UNVERIFIED: &str = "no checksums, its gradient values cannot be verified";
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -164,9 +169,12 @@ fn check_table_dir(
             }
             report.files += 1;
             match check_file(&file, table, options.deep) {
-                Ok(rows) => {
+                Ok(FileCheck { rows, version }) => {
                     *report.rows.entry(table.name()).or_default() += rows;
                     runs.insert(run.to_string());
+                    if table == Table::Grads && version < 2 {
+                        report.push(Severity::Warning, &file, format!("format version {version}: {UNVERIFIED}"));
+                    }
                 }
                 Err(message) => report.push(Severity::Error, &file, message),
             }
@@ -175,14 +183,23 @@ fn check_table_dir(
     Ok(runs)
 }
 
+/// What [`check_file`] learnt of a sound file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileCheck {
+    /// Rows in the file.
+    pub rows: u64,
+    /// Its format version.
+    pub version: i32,
+}
+
 /// Verifies one file of `table`: readable footer, gradlake format version,
-/// schema; with `deep`, decodes all data and checks every chunk's summaries.
-/// Returns the file's row count, or a message saying what is wrong.
-pub fn check_file(path: &Path, table: Table, deep: bool) -> std::result::Result<u64, String> {
+/// schema; with `deep`, decodes all data and checks every chunk's summaries
+/// and (format v2) checksum. Returns what it found, or a message saying what is wrong.
+pub fn check_file(path: &Path, table: Table, deep: bool) -> std::result::Result<FileCheck, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)
         .map_err(|e| format!("unreadable Parquet file (truncated, or not Parquet): {e}"))?;
-    check_metadata(builder.metadata(), table)?;
+    let version = check_metadata(builder.metadata(), table)?;
     let rows = builder.metadata().file_metadata().num_rows() as u64;
     if deep {
         let reader = builder.with_batch_size(1024).build().map_err(|e| e.to_string())?;
@@ -190,7 +207,7 @@ pub fn check_file(path: &Path, table: Table, deep: bool) -> std::result::Result<
         for batch in reader {
             let batch = batch.map_err(|e| format!("corrupt data after row {row}: {e}"))?;
             if table == Table::Grads {
-                check_grads_batch(&batch, row)?;
+                check_grads_batch(&batch, row, version >= 2)?;
             }
             row += batch.num_rows() as u64;
         }
@@ -198,13 +215,13 @@ pub fn check_file(path: &Path, table: Table, deep: bool) -> std::result::Result<
             return Err(format!("footer says {rows} rows but {row} were read"));
         }
     }
-    Ok(rows)
+    Ok(FileCheck { rows, version })
 }
 
 /// Verifies a file's footer as [`check_file`] does without `deep`: gradlake format version,
-/// the table it was written for, and the table's schema. For footers read from anywhere
-/// (an object store, a cache).
-pub fn check_metadata(metadata: &ParquetMetaData, table: Table) -> std::result::Result<(), String> {
+/// the table it was written for, and the table's schema in that version. For footers read
+/// from anywhere (an object store, a cache). Returns the format version.
+pub fn check_metadata(metadata: &ParquetMetaData, table: Table) -> std::result::Result<i32, String> {
     let file_meta = metadata.file_metadata();
     let kv = |key: &str| {
         file_meta
@@ -212,14 +229,14 @@ pub fn check_metadata(metadata: &ParquetMetaData, table: Table) -> std::result::
             .and_then(|kvs| kvs.iter().find(|kv| kv.key == key))
             .and_then(|kv| kv.value.clone())
     };
-    match kv(META_FORMAT_VERSION).map(|v| v.parse::<i32>()) {
+    let version = match kv(META_FORMAT_VERSION).map(|v| v.parse::<i32>()) {
         None => return Err(format!("no {META_FORMAT_VERSION} metadata: not written by gradlake")),
-        Some(Ok(v)) if v == FORMAT_VERSION => {}
+        Some(Ok(v)) if (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&v) => v,
         Some(Ok(v)) if v > FORMAT_VERSION => {
             return Err(format!("format version {v} is newer than this gradlake reads ({FORMAT_VERSION})"));
         }
         Some(v) => return Err(format!("unsupported format version {v:?}")),
-    }
+    };
     if let Some(t) = kv(META_TABLE)
         && t != table.name()
     {
@@ -227,10 +244,12 @@ pub fn check_metadata(metadata: &ParquetMetaData, table: Table) -> std::result::
     }
     let schema = parquet::arrow::parquet_to_arrow_schema(file_meta.schema_descr(), file_meta.key_value_metadata())
         .map_err(|e| format!("unreadable schema: {e}"))?;
-    schema_matches(table, &schema)
+    schema_matches_version(table, &schema, version)?;
+    Ok(version)
 }
 
-fn check_grads_batch(batch: &arrow::array::RecordBatch, first_row: u64) -> std::result::Result<(), String> {
+fn check_grads_batch(batch: &arrow::array::RecordBatch, first_row: u64, crc: bool) -> std::result::Result<(), String> {
+    let crcs = crc.then(|| batch.column(9).as_primitive::<UInt32Type>());
     let numel = batch.column(5).as_primitive::<Int32Type>();
     let l2 = batch.column(6).as_primitive::<Float32Type>();
     let max_abs = batch.column(7).as_primitive::<Float32Type>();
@@ -243,6 +262,11 @@ fn check_grads_batch(batch: &arrow::array::RecordBatch, first_row: u64) -> std::
             return Err(format!("row {row}: numel {n} outside 1..={CHUNK_LEN}"));
         }
         let chunk = &flat.values()[i * CHUNK_LEN..(i + 1) * CHUNK_LEN];
+        if let Some(crcs) = crcs
+            && crcs.value(i) != values_crc32(chunk)
+        {
+            return Err(format!("row {row}: values do not match their checksum (corrupt data)"));
+        }
         let (valid, padding) = chunk.split_at(n as usize);
         if padding.iter().any(|&v| v != 0.0) {
             return Err(format!("row {row}: padding after element {n} is not zero"));

@@ -39,9 +39,31 @@ pub fn summarize(values: &[f32]) -> ChunkSummary {
     ChunkSummary { l2: sum_sq.sqrt() as f32, max_abs, non_finite }
 }
 
+/// The `values_crc32` of a stored chunk (format v2): CRC-32 (IEEE) of its
+/// [`CHUNK_LEN`] values, padding included, as little-endian IEEE 754 bytes —
+/// what a reader checks before it uses them.
+pub fn values_crc32(values: &[f32]) -> u32 {
+    let mut hasher = crc32fast::Hasher::new();
+    if cfg!(target_endian = "little") {
+        // SAFETY: any initialised f32 is 4 initialised bytes, in file order on a little-endian machine.
+        hasher.update(unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), size_of_val(values)) });
+    } else {
+        values.iter().for_each(|v| hasher.update(&v.to_le_bytes()));
+    }
+    hasher.finalize()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reference values from Python's `zlib.crc32` of the same little-endian bytes.
+    #[test]
+    fn values_crc32_is_zlibs_crc32_of_the_little_endian_bytes() {
+        assert_eq!(values_crc32(&[0.0; CHUNK_LEN]), 0xab54_d286);
+        let v: Vec<f32> = (0..CHUNK_LEN).map(|i| (i % 7) as f32 - 3.5).collect();
+        assert_eq!(values_crc32(&v), 0x6f5f_3f35);
+    }
 
     #[test]
     fn counts() {

@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use arrow::array::{
     ArrayRef, DictionaryArray, FixedSizeListArray, Float32Array, Int32Array, Int64Array, RecordBatch, StringArray,
+    UInt32Array,
 };
 use arrow::buffer::ScalarBuffer;
 use arrow::datatypes::{Field, Int32Type};
 
-use crate::chunk::{self, ChunkSummary};
+use crate::chunk::{self, ChunkSummary, values_crc32};
 use crate::schema::{CHUNK_LEN, Kind, Table};
 
 /// Sort key and summaries of one chunk row; the values live in [`GradsBuffer::values`].
@@ -81,6 +82,7 @@ impl GradsBuffer {
         self.rows.clear();
         self.values.clear();
 
+        let crcs = UInt32Array::from_iter_values(values.chunks_exact(CHUNK_LEN).map(values_crc32));
         let kinds = Arc::new(StringArray::from_iter_values(Kind::ALL.iter().map(|k| k.as_str())));
         let kind_keys = Int32Array::from_iter_values(rows.iter().map(|r| r.kind.index() as i32));
         let item = Arc::new(Field::new("item", arrow::datatypes::DataType::Float32, true));
@@ -100,6 +102,7 @@ impl GradsBuffer {
             Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.summary.l2))),
             Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.summary.max_abs))),
             Arc::new(values),
+            Arc::new(crcs),
         ];
         RecordBatch::try_new(Table::Grads.schema(), columns).expect("columns follow the grads schema")
     }

@@ -22,7 +22,7 @@ use parquet::schema::types::ColumnPath;
 
 use crate::error::{IngestError, Result};
 use crate::layout;
-use crate::schema::{FORMAT_VERSION, META_FORMAT_VERSION, META_TABLE, Table};
+use crate::schema::{FORMAT_VERSION, META_FORMAT_VERSION, META_TABLE, Table, VALUES_CRC32};
 
 /// An open Parquet file under its temporary name.
 pub(crate) struct AtomicParquetFile {
@@ -182,6 +182,12 @@ fn writer_properties(table: Table, compression: Compression) -> WriterProperties
         for key in ["step", "kind", "sample", "param_id", "chunk", "numel", "l2", "max_abs"] {
             b = b.set_column_compression(ColumnPath::from(key), Compression::UNCOMPRESSED);
         }
+        // Checksums are random bits: no compression, dictionary or statistics helps.
+        let crc = ColumnPath::from(VALUES_CRC32);
+        b = b
+            .set_column_compression(crc.clone(), Compression::UNCOMPRESSED)
+            .set_column_dictionary_enabled(crc.clone(), false)
+            .set_column_statistics_enabled(crc, EnabledStatistics::None);
         let values = ColumnPath::from(vec!["values".to_string(), "list".to_string(), "item".to_string()]);
         b = b
             .set_column_encoding(values.clone(), Encoding::BYTE_STREAM_SPLIT)

@@ -1,4 +1,4 @@
-//! The columns of each lake table (format version 1).
+//! The columns of each lake table (format version 2; version 1 lacks `grads.values_crc32`).
 //!
 //! These schemas are the public contract of the lake (`docs/FORMAT.md`): readers in any
 //! language rely on the names and types. Every file also carries the key–value
@@ -9,8 +9,15 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-/// The lake format version written by this crate.
-pub const FORMAT_VERSION: i32 = 1;
+/// The lake format version written by this crate. Version 2 added
+/// `grads.values_crc32`; files of version 1 are still read, their values unverified.
+pub const FORMAT_VERSION: i32 = 2;
+
+/// The oldest format version this crate reads.
+pub const OLDEST_READABLE_VERSION: i32 = 1;
+
+/// The `grads` column holding each chunk's checksum (format v2).
+pub const VALUES_CRC32: &str = "values_crc32";
 
 /// The scalar a finished run logs last (`LakeWriter::finish`): `watch` stops on it.
 pub const RUN_FINISHED_SCALAR: &str = "run_finished";
@@ -141,6 +148,7 @@ static GRADS: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("l2", DataType::Float32, false),
         Field::new("max_abs", DataType::Float32, false),
         Field::new("values", values_type(), false),
+        Field::new(VALUES_CRC32, DataType::UInt32, false),
     ]))
 });
 
@@ -179,7 +187,23 @@ static RUNS: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// Whether a file schema read back from Parquet is the table's schema: same
 /// names and types in the same order. Field metadata is ignored.
 pub fn schema_matches(table: Table, found: &Schema) -> Result<(), String> {
-    let want = table.schema();
+    schema_matches_version(table, found, FORMAT_VERSION)
+}
+
+/// The schema of `table` in files of format `version` (≤ [`FORMAT_VERSION`]).
+pub fn schema_of_version(table: Table, version: i32) -> SchemaRef {
+    match (table, version) {
+        (Table::Grads, 1) => {
+            let fields: Vec<_> = GRADS.fields().iter().filter(|f| f.name() != VALUES_CRC32).cloned().collect();
+            Arc::new(Schema::new(fields))
+        }
+        _ => table.schema(),
+    }
+}
+
+/// [`schema_matches`] for a file of format `version`.
+pub fn schema_matches_version(table: Table, found: &Schema, version: i32) -> Result<(), String> {
+    let want = schema_of_version(table, version);
     let names = |s: &Schema| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
     if want.fields().len() != found.fields().len() {
         return Err(format!(

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
-use arrow::datatypes::{Float32Type, Int32Type, Int64Type};
+use arrow::datatypes::{Float32Type, Int32Type, Int64Type, UInt32Type};
 use gradlake_ingest::writer::GradKey;
 use gradlake_ingest::{CHUNK_LEN, IngestError, Kind, LakeWriter, ParamSpec, PublishLag, RunInfo, WriterOptions};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -70,10 +70,13 @@ fn read_back(dir: &Path) -> (BTreeMap<Key, Vec<f32>>, usize) {
             let chunk = b.column_by_name("chunk").unwrap().as_primitive::<Int32Type>();
             let numel = b.column_by_name("numel").unwrap().as_primitive::<Int32Type>();
             let values = b.column_by_name("values").unwrap().as_fixed_size_list();
+            let crcs = b.column_by_name("values_crc32").unwrap().as_primitive::<UInt32Type>();
             assert_eq!(values.value_length(), CHUNK_LEN as i32);
             for i in 0..b.num_rows() {
                 let v = values.value(i);
                 let v = v.as_primitive::<Float32Type>().values();
+                let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                assert_eq!(crcs.value(i), crc32fast::hash(&bytes), "the checksum of the chunk's 4096 values");
                 let n = numel.value(i) as usize;
                 assert!(v[n..].iter().all(|x| x.to_bits() == 0), "padding must be +0.0");
                 let k = kind_values.value(kind.keys().value(i) as usize).to_string();
@@ -160,7 +163,7 @@ fn files_carry_the_declared_encodings_sort_order_and_statistics() {
     let reader = SerializedFileReader::new_with_options(File::open(&path).unwrap(), options).unwrap();
     let meta = reader.metadata();
     let kv = meta.file_metadata().key_value_metadata().unwrap();
-    assert!(kv.iter().any(|k| k.key == "gradlake.format_version" && k.value.as_deref() == Some("1")));
+    assert!(kv.iter().any(|k| k.key == "gradlake.format_version" && k.value.as_deref() == Some("2")));
     let rg = meta.row_group(0);
     // Only `step` holds across row groups, and readers take the declaration as the file's order.
     let sorting: Vec<i32> = rg.sorting_columns().unwrap().iter().map(|s| s.column_idx).collect();
@@ -172,6 +175,9 @@ fn files_carry_the_declared_encodings_sort_order_and_statistics() {
             assert!(col.encodings().any(|e| e == Encoding::BYTE_STREAM_SPLIT), "{path}");
             assert!(col.dictionary_page_offset().is_none(), "values must not be dictionary-encoded");
             assert!(col.statistics().is_none(), "values carry no statistics");
+        } else if path == "values_crc32" {
+            assert_eq!(col.compression(), Compression::UNCOMPRESSED, "{path}");
+            assert!(col.statistics().is_none(), "checksums carry no statistics");
         } else {
             assert!(col.statistics().is_some(), "key column {path} needs statistics");
             assert_eq!(col.compression(), Compression::UNCOMPRESSED, "key column {path}: read without a codec");

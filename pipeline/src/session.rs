@@ -14,7 +14,7 @@ use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use gradlake_ingest::Table;
-use gradlake_ingest::check::{CheckOptions, Severity, check_lake};
+use gradlake_ingest::check::{CheckOptions, Severity, UNVERIFIED, check_lake};
 
 use crate::distributed::Cluster;
 use crate::error::{PipelineError, Result};
@@ -95,11 +95,18 @@ impl LakeSession {
         session.warnings = report
             .findings
             .iter()
+            .filter(|f| !f.message.ends_with(UNVERIFIED))
             .map(|f| match f.severity {
                 Severity::Error => format!("skipped damaged file {}: {}", f.path.display(), f.message),
                 Severity::Warning => f.to_string(),
             })
             .collect();
+        let unverified = report.findings.iter().filter(|f| f.message.ends_with(UNVERIFIED)).count();
+        if unverified > 0 {
+            session.warnings.push(format!(
+                "{unverified} grads file(s) of format version 1: {UNVERIFIED} (`gradlake check` lists them)"
+            ));
+        }
         for table in Table::ALL {
             register_table(&session.ctx, lake, table)?;
         }
@@ -261,7 +268,13 @@ fn register_listing(ctx: &SessionContext, url: ListingTableUrl, table: Table) ->
     let listing = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(vec![("run".to_string(), DataType::Utf8)]);
-    let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(table.schema());
-    ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+    if table != Table::Grads {
+        let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(table.schema());
+        ctx.register_table(table.name(), Arc::new(ListingTable::try_new(config)?))?;
+        return Ok(());
+    }
+    let schema = tables::reading_schema(&table.schema());
+    let config = ListingTableConfig::new(url).with_listing_options(listing).with_schema(schema);
+    ctx.register_table(table.name(), Arc::new(tables::VerifiedGrads::new(Arc::new(ListingTable::try_new(config)?))))?;
     Ok(())
 }

@@ -18,7 +18,7 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use datafusion::execution::cache::cache_manager::FileMetadataCache;
 use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
 use futures::{StreamExt, TryStreamExt};
-use gradlake_ingest::check::check_metadata;
+use gradlake_ingest::check::{UNVERIFIED, check_metadata};
 use gradlake_ingest::{FilePublisher, Table};
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
@@ -295,9 +295,8 @@ pub async fn scan_store_lake(lake: &StoreLake, cache: Option<Arc<FileMetadataCac
                     .fetch_metadata()
                     .await;
                 let verdict = match fetched {
-                    Ok(metadata) => {
-                        check_metadata(&metadata, table).map(|()| metadata.file_metadata().num_rows() as u64)
-                    }
+                    Ok(metadata) => check_metadata(&metadata, table)
+                        .map(|version| (metadata.file_metadata().num_rows() as u64, version)),
                     Err(e) => Err(format!("unreadable footer (truncated, or not Parquet): {e}")),
                 };
                 (table, meta.location, url, verdict)
@@ -309,7 +308,12 @@ pub async fn scan_store_lake(lake: &StoreLake, cache: Option<Arc<FileMetadataCac
     for (table, location, url, verdict) in results {
         scan.files += 1;
         match verdict {
-            Ok(rows) => *scan.rows.entry(table.name()).or_default() += rows,
+            Ok((rows, version)) => {
+                *scan.rows.entry(table.name()).or_default() += rows;
+                if table == Table::Grads && version < 2 {
+                    scan.warnings.push(format!("{url}: format version {version}: {UNVERIFIED}"));
+                }
+            }
             Err(message) => {
                 scan.hidden.insert(location);
                 scan.damaged.push((url, message));

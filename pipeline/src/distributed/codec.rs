@@ -1,5 +1,6 @@
 //! How gradlake's operators cross the network: a [`PhysicalExtensionCodec`]
-//! for `grad_values`' explode and `grad_vectors`' assembly.
+//! for `grad_values`' explode, `grad_vectors`' assembly and the verification
+//! of `grads` values.
 //!
 //! Both are a [`GradsExec`] over a `grads` scan; the scan is DataFusion's own
 //! Parquet node, which DataFusion encodes, so the codec only carries the
@@ -19,7 +20,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::tables::{Assemble, Derived, Explode, GradsExec, ParamIndex, derived_schema};
+use crate::tables::{Assemble, Derived, Explode, GradsExec, ParamIndex, Verify, derived_schema};
 
 /// Version of the encoded form; a worker refuses any other.
 const VERSION: u32 = 1;
@@ -43,7 +44,11 @@ struct Encoded {
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
 enum Operator {
     Explode,
-    Assemble { with_values: bool },
+    Assemble {
+        with_values: bool,
+    },
+    /// `output` indexes the input's columns; `params` is empty.
+    Verify,
 }
 
 impl PhysicalExtensionCodec for GradlakeCodec {
@@ -82,6 +87,7 @@ impl PhysicalExtensionCodec for GradlakeCodec {
                 let operator = Arc::new(Assemble::new(params, encoded.output.clone(), with_values));
                 Arc::new(GradsExec::new(input.clone(), operator, project(Derived::Vectors)?))
             }
+            Operator::Verify => Verify::plan(input.clone(), encoded.output)?,
         })
     }
 
@@ -101,6 +107,13 @@ impl PhysicalExtensionCodec for GradlakeCodec {
                 operator: Operator::Assemble { with_values },
                 output: output.to_vec(),
                 params: params.entries(),
+            }
+        } else if let Some(exec) = node.downcast_ref::<GradsExec<Verify>>() {
+            Encoded {
+                version: VERSION,
+                operator: Operator::Verify,
+                output: exec.operator().output().to_vec(),
+                params: Vec::new(),
             }
         } else {
             return internal_err!("gradlake codec: cannot encode {}", node.name());

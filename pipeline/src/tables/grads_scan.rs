@@ -19,6 +19,8 @@ use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::filter::FilterExec;
 
+use super::verify::{VerifiedGrads, Verify, verified_projection};
+
 /// Dictionary<Int32, Utf8>: the type of the derived tables' string keys.
 pub(crate) fn dict() -> DataType {
     DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
@@ -166,7 +168,9 @@ fn literal_string(v: &ScalarValue) -> Option<String> {
     }
 }
 
-/// Scans `columns` of `grads` with the key filters that `filters` imply, plus `extra`.
+/// Scans `columns` of `grads` with the key filters that `filters` imply, plus
+/// `extra`. Over the [`VerifiedGrads`] table, `values` are verified above the
+/// filter, so that the filter still reaches the Parquet reader.
 pub(crate) async fn scan_grads(
     grads: &Arc<dyn TableProvider>,
     params: &ParamIndex,
@@ -175,17 +179,26 @@ pub(crate) async fn scan_grads(
     filters: &[Expr],
     extra: Vec<Expr>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let schema = grads.schema();
-    let projection: Vec<usize> = columns.iter().map(|c| schema.index_of(c)).collect::<Result<_, _>>()?;
+    let (provider, verified) = match grads.downcast_ref::<VerifiedGrads>() {
+        Some(v) => (v.inner(), true),
+        None => (grads, false),
+    };
+    let schema = provider.schema();
+    let wanted: Vec<usize> = columns.iter().map(|c| schema.index_of(c)).collect::<Result<_, _>>()?;
+    let verify = if verified { verified_projection(&schema, &wanted)? } else { None };
+    let projection = verify.clone().unwrap_or_else(|| wanted.clone());
     let mut inner: Vec<Expr> = filters.iter().filter_map(|f| params.inner_filter(f)).collect();
     inner.extend(extra);
-    let mut input = grads.scan(state, Some(&projection), &inner, None).await?;
+    let mut input = provider.scan(state, Some(&projection), &inner, None).await?;
     // A filter right above the scan is what DataFusion pushes into the Parquet
     // reader (row-group and page pruning, filtering before decoding the values).
     if let Some(predicate) = conjunction(inner) {
         let df_schema = DFSchema::try_from(input.schema())?;
         let predicate = state.create_physical_expr(predicate, &df_schema)?;
         input = Arc::new(FilterExec::try_new(predicate, input)?);
+    }
+    if verify.is_some() {
+        input = Verify::plan(input, (0..wanted.len()).collect())?;
     }
     Ok(input)
 }

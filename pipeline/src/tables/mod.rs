@@ -8,9 +8,11 @@
 //!   `grad_values` chunk by chunk ([`ChunkAggregation`]).
 //! * [`grads_exec`] — the execution plan node the operators share.
 //! * [`grads_scan`] — the `grads` scan they all read from, with the param index.
+//! * [`verify`] — the `grads` table itself: every read of `values` checked
+//!   against the chunk's checksum ([`VerifiedGrads`], [`Verify`]).
 //!
 //! Imports point one way: `derived` → `grad_values`, `grad_vectors` →
-//! `grads_exec`, `grads_scan`; the aggregate rule uses `grad_values`.
+//! `grads_scan` → `verify` → `grads_exec`; the aggregate rule uses `grad_values`.
 
 mod derived;
 mod grad_values;
@@ -18,6 +20,7 @@ mod grad_values_aggregate;
 mod grad_vectors;
 mod grads_exec;
 mod grads_scan;
+mod verify;
 
 pub(crate) use derived::{Derived, derived_schema, register};
 pub(crate) use grad_values::Explode;
@@ -26,3 +29,4 @@ pub(crate) use grad_values_aggregate::rewrite_worker_plan;
 pub(crate) use grad_vectors::Assemble;
 pub(crate) use grads_exec::GradsExec;
 pub(crate) use grads_scan::ParamIndex;
+pub(crate) use verify::{VerifiedGrads, Verify, reading_schema};
