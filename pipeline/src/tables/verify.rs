@@ -111,21 +111,14 @@ type ScannedFile = (String, String, Option<(i64, i64)>);
 /// Checks each row's values against its checksum; passes on the input columns `output`.
 #[derive(Debug)]
 pub(crate) struct Verify {
-    output: Vec<usize>,
-    /// Where the columns it reads are in its input.
-    values: usize,
-    crc: usize,
-    keys: [usize; 6],
-    /// The files the scan below reads: (run, path, step range if known), to name
-    /// the one holding a damaged chunk.
-    files: Arc<Vec<ScannedFile>>,
+    check: Arc<Check>,
 }
 
 impl Verify {
     /// `Verify` over `input`, passing on its columns `output`.
     pub fn plan(input: Arc<dyn ExecutionPlan>, output: Vec<usize>) -> Result<Arc<dyn ExecutionPlan>> {
         let operator = Arc::new(Self::new(&input, output)?);
-        let schema = Arc::new(input.schema().project(&operator.output)?);
+        let schema = Arc::new(input.schema().project(operator.output())?);
         Ok(Arc::new(GradsExec::new(input, operator, schema)))
     }
 
@@ -136,18 +129,19 @@ impl Verify {
             return plan_err!("verified grads scan: output column {bad} out of range");
         }
         let [crc, run, step, kind, sample, param_id, chunk] = VERIFY_COLUMNS.map(|c| schema.index_of(c));
-        Ok(Self {
+        let check = Check {
             output,
             values: schema.index_of("values")?,
             crc: crc?,
             keys: [run?, step?, kind?, sample?, param_id?, chunk?],
-            files: Arc::new(scanned_files(input)),
-        })
+            files: scanned_files(input),
+        };
+        Ok(Self { check: Arc::new(check) })
     }
 
     /// The output columns, for the codec.
     pub fn output(&self) -> &[usize] {
-        &self.output
+        &self.check.output
     }
 }
 
@@ -198,23 +192,21 @@ impl GradsOperator for Verify {
         _context: Arc<TaskContext>,
         schema: SchemaRef,
     ) -> Result<SendableRecordBatchStream> {
-        let check = Check {
-            output: self.output.clone(),
-            values: self.values,
-            crc: self.crc,
-            keys: self.keys,
-            files: self.files.clone(),
-        };
-        Ok(Box::pin(VerifyStream { input, check, schema }))
+        Ok(Box::pin(VerifyStream { input, check: self.check.clone(), schema }))
     }
 }
 
+/// What [`Verify`] reads where, and the files that may hold a damaged chunk.
+#[derive(Debug)]
 struct Check {
+    /// Input columns passed on.
     output: Vec<usize>,
+    /// Input columns read: `values`, `values_crc32`, and the keys that name a chunk.
     values: usize,
     crc: usize,
     keys: [usize; 6],
-    files: Arc<Vec<ScannedFile>>,
+    /// The files the scan below reads, to name the one holding a damaged chunk.
+    files: Vec<ScannedFile>,
 }
 
 impl Check {
@@ -274,7 +266,7 @@ impl Check {
 
 struct VerifyStream {
     input: SendableRecordBatchStream,
-    check: Check,
+    check: Arc<Check>,
     schema: SchemaRef,
 }
 
