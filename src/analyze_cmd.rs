@@ -10,14 +10,14 @@ use gradlake_pipeline::memory::{default_memory_limit, parse_size};
 use gradlake_pipeline::store::LakeLocation;
 use gradlake_pipeline::{LakeSession, SessionOptions};
 use gradlake_queries::analyze::{
-    Meter, Outcome, Passes, RunOptions, XMIN_PARAM, check_params, lake_kinds, run_named_with,
+    Meter, Outcome, Passes, RunOptions, XminRulesError, check_params, lake_kinds, run_named_with, window_target,
+    xmin_rules,
 };
 use gradlake_queries::named::{self, NamedQuery};
 use gradlake_queries::output::batches_to_json;
 use gradlake_queries::params;
 use gradlake_queries::report::{Section, write_report as write_report_to};
 use gradlake_queries::windows::Axis;
-use gradlake_stats::powerlaw_options::XminRule;
 
 use crate::progress;
 
@@ -94,20 +94,6 @@ fn parse_param(s: &str) -> Result<(String, String), String> {
     params::parse_assignment(s).map_err(|e| e.to_string())
 }
 
-fn selected(only: &[String]) -> anyhow::Result<Vec<NamedQuery>> {
-    if only.is_empty() {
-        return Ok(named::ALL.to_vec());
-    }
-    only.iter()
-        .map(|name| {
-            named::find(name).with_context(|| {
-                let names: Vec<_> = named::ALL.iter().map(|q| q.name).collect();
-                format!("--only: no analysis {name:?} (there are: {})", names.join(", "))
-            })
-        })
-        .collect()
-}
-
 fn list_params(queries: &[NamedQuery]) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     for q in queries {
@@ -120,7 +106,7 @@ fn list_params(queries: &[NamedQuery]) -> anyhow::Result<ExitCode> {
 }
 
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
-    let queries = selected(&args.only)?;
+    let queries = named::select(&args.only).map_err(|e| anyhow::anyhow!("--only: {e}"))?;
     if args.list_params {
         return list_params(&queries);
     }
@@ -139,7 +125,12 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     // AnalyzeError's message already holds its source: keep anyhow from printing it twice.
     check_params(&queries, &values).map_err(|e| anyhow::anyhow!("--param: {e}"))?;
-    let xmin_rules = xmin_rules(&args.xmin, &values)?;
+    let xmin_rules = xmin_rules(&args.xmin, &values).map_err(|e| match e {
+        XminRulesError::Twice => {
+            anyhow::anyhow!("give the xmin rule either as --xmin or as --param xmin=..., not both")
+        }
+        XminRulesError::Bad { .. } => anyhow::anyhow!("--xmin {e}"),
+    })?;
     let limit = match args.memory_limit.as_deref() {
         Some(text) => parse_size(text).context("--memory-limit")?,
         None => default_memory_limit(),
@@ -216,37 +207,6 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(ExitCode::SUCCESS)
     })
 }
-
-/// The rules of `--xmin`, each checked, without repeats; an error when the
-/// rule is also given as `--param xmin=…`.
-fn xmin_rules(given: &[String], values: &[(String, String)]) -> anyhow::Result<Vec<String>> {
-    if given.is_empty() {
-        return Ok(Vec::new());
-    }
-    if values.iter().any(|(n, _)| n == XMIN_PARAM) {
-        bail!("give the xmin rule either as --xmin or as --param xmin=..., not both");
-    }
-    let mut rules: Vec<String> = Vec::with_capacity(given.len());
-    for rule in given.iter().map(|r| r.trim()) {
-        rule.parse::<XminRule>().map_err(|e| anyhow::anyhow!("--xmin {rule}: {e}"))?;
-        if !rules.iter().any(|r| r == rule) {
-            rules.push(rule.to_string());
-        }
-    }
-    Ok(rules)
-}
-
-/// How far the resident memory may grow while a group of windows runs, for a
-/// memory limit: half the limit (the process's own baseline — the binary,
-/// libtorch when linked, the session — and what an analysis keeps between
-/// windows come on top), and at most [`WINDOW_TARGET_MAX`].
-fn window_target(limit: usize) -> usize {
-    (limit / 2).min(WINDOW_TARGET_MAX)
-}
-
-/// Beyond this, larger windows save no measurable time: each pass already reads
-/// enough that its planning and the scan's footers cost little (README, Performance).
-const WINDOW_TARGET_MAX: usize = 512 << 20;
 
 fn print_tables(queries: &[NamedQuery], outcomes: &[Outcome], max_rows: usize) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();

@@ -16,6 +16,7 @@
 //!   atomically.
 //! * [`check`] verifies every file of a lake and names each damaged one.
 //! * [`synth`] writes lakes with known statistical structure, for tests and benchmarks.
+//! * [`sampling`] makes the random choices of a noise point for every recorder.
 //! * [`import`] writes the gradient dumps of other tools (`.npy`, `.npz`, `.safetensors`).
 
 pub mod check;
@@ -27,6 +28,7 @@ pub mod layout;
 pub mod meta;
 mod parquet_file;
 pub mod publish_lag;
+pub mod sampling;
 pub mod schema;
 pub mod synth;
 pub mod writer;

@@ -16,6 +16,7 @@ use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 
 use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool};
 use gradlake_pipeline::memory::{PeakPool, process};
+use gradlake_stats::powerlaw_options::XminRule;
 
 use crate::named::NamedQuery;
 use crate::params::{self, ParamError};
@@ -302,6 +303,54 @@ pub async fn run_named_with(
 
 /// The parameter of the paper-style analyses that picks the power-law tail (`csn`, `top:0.1`, …).
 pub const XMIN_PARAM: &str = "xmin";
+
+/// Why [`xmin_rules`] refused the rules it was given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XminRulesError {
+    /// Rules were given while the parameters also set `xmin`.
+    #[error("the xmin rule is given both as rules and as the parameter xmin")]
+    Twice,
+    /// A rule does not parse.
+    #[error("{rule}: {message}")]
+    Bad {
+        /// The rule as given.
+        rule: String,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// The xmin rules `given` for [`RunOptions::xmin_rules`], each checked, without
+/// repeats. Rules and a parameter `xmin=…` among `values` exclude each other.
+pub fn xmin_rules(given: &[String], values: &[(String, String)]) -> Result<Vec<String>, XminRulesError> {
+    if given.is_empty() {
+        return Ok(Vec::new());
+    }
+    if values.iter().any(|(n, _)| n == XMIN_PARAM) {
+        return Err(XminRulesError::Twice);
+    }
+    let mut rules: Vec<String> = Vec::with_capacity(given.len());
+    for rule in given.iter().map(|r| r.trim()) {
+        rule.parse::<XminRule>().map_err(|e| XminRulesError::Bad { rule: rule.to_string(), message: e.to_string() })?;
+        if !rules.iter().any(|r| r == rule) {
+            rules.push(rule.to_string());
+        }
+    }
+    Ok(rules)
+}
+
+/// How far the resident memory may grow while a group of windows runs
+/// ([`Passes::Budget`]), for a memory limit: half the limit (the process's own
+/// baseline — the binary, libtorch or Python when loaded, the session — and
+/// what an analysis keeps between windows come on top), and at most
+/// [`WINDOW_TARGET_MAX`].
+pub fn window_target(limit: usize) -> usize {
+    (limit / 2).min(WINDOW_TARGET_MAX)
+}
+
+/// Beyond this, larger windows save no measurable time: each pass already reads
+/// enough that its planning and the scan's footers cost little (README, Performance).
+pub const WINDOW_TARGET_MAX: usize = 512 << 20;
 
 /// A table a script creates: its name, schema and rows.
 type TableRows = (String, SchemaRef, Vec<RecordBatch>);

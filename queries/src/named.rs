@@ -84,6 +84,23 @@ pub fn find(name: &str) -> Option<NamedQuery> {
     ALL.iter().copied().find(|q| q.name == name)
 }
 
+/// The analyses called `names`, in that order; every one ([`ALL`]) when `names` is empty.
+/// The error names the first unknown name and the known ones.
+pub fn select(names: &[String]) -> Result<Vec<NamedQuery>, String> {
+    if names.is_empty() {
+        return Ok(ALL.to_vec());
+    }
+    names
+        .iter()
+        .map(|name| {
+            find(name).ok_or_else(|| {
+                let known: Vec<_> = ALL.iter().map(|q| q.name).collect();
+                format!("no analysis {name:?} (there are: {})", known.join(", "))
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

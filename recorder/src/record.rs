@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
+use gradlake_ingest::sampling;
 use gradlake_ingest::writer::GradKey;
 use gradlake_ingest::{Kind, LakeWriter, ParamSpec, RunInfo, WriteStats, WriterOptions};
 use rand::SeedableRng;
@@ -212,7 +213,7 @@ pub fn record(
         }
     };
     let mut batches = BatchOrder::new(data.len(), cfg.batch_size, cfg.seed);
-    let examples = sampled_examples(data.len(), cfg.samples as usize, cfg.seed);
+    let examples = sampling::sampled_examples(data.len() as usize, cfg.samples as usize, cfg.seed);
     let mut noise_points = cfg.noise_points.clone();
     noise_points.sort_unstable();
     let names: Vec<String> = model.params().iter().map(|(n, _)| n.clone()).collect();
@@ -349,7 +350,7 @@ pub fn replay(
         config: serde_json::json!({ "replay": { "checkpoints": checkpoints.display().to_string(), "steps": steps, "record": record } }),
     };
     let mut writer = LakeWriter::create(lake, &info, specs, options)?;
-    let examples = sampled_examples(data.len(), cfg.samples as usize, cfg.seed);
+    let examples = sampling::sampled_examples(data.len() as usize, cfg.samples as usize, cfg.seed);
     let recorded = vec![true; names.len()];
     for (step, path) in files {
         model.load_checkpoint(&path)?;
@@ -372,10 +373,10 @@ fn record_noise_point(
 ) -> Result<()> {
     let full = full_gradient(model, data, cfg.full_batch_chunk)?;
     write_all(writer, step, Kind::Full, 0, names, recorded, full.clone())?;
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xD4A3_0000 ^ (step as u64).wrapping_mul(0x9E37_79B9));
-    for draw in 0..cfg.draws {
-        let index = random_batch(&mut rng, data.len(), cfg.batch_size);
-        let grads = batch_gradient(model, data, &index)?;
+    let draws =
+        sampling::noise_point_draws(cfg.seed, step, data.len() as usize, cfg.batch_size as usize, cfg.draws as usize);
+    for (draw, index) in draws.iter().enumerate() {
+        let grads = batch_gradient(model, data, &Tensor::from_slice(index))?;
         let noise: Vec<Vec<f32>> =
             grads.iter().zip(&full).map(|(g, f)| g.iter().zip(f).map(|(a, b)| a - b).collect()).collect();
         write_all(writer, step, Kind::Draw, draw as i64, names, recorded, grads)?;
@@ -436,19 +437,4 @@ impl BatchOrder {
         }
         Tensor::from_slice(&out)
     }
-}
-
-/// `size` distinct examples out of `n`.
-fn random_batch(rng: &mut ChaCha8Rng, n: i64, size: i64) -> Tensor {
-    let picked = rand::seq::index::sample(rng, n as usize, size as usize);
-    Tensor::from_slice(&picked.into_iter().map(|i| i as i64).collect::<Vec<_>>())
-}
-
-/// The fixed examples whose per-sample gradients are recorded, ascending.
-fn sampled_examples(n: i64, count: usize, seed: u64) -> Vec<i64> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5A4D_0000);
-    let mut picked: Vec<i64> =
-        rand::seq::index::sample(&mut rng, n as usize, count).into_iter().map(|i| i as i64).collect();
-    picked.sort_unstable();
-    picked
 }
