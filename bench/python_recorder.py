@@ -6,7 +6,7 @@ The MLP of the Rust benchmark `record_overhead` (recorder/examples): 784-128-64-
 params (0.44 MB of f32 per gradient), batch 64, SGD (lr 0.05, momentum 0.9), on 8,192 synthetic
 examples, torch on one thread. Prints steps/s of the plain loop, of the loop recording every 10th
 minibatch gradient, and of the loop recording every minibatch gradient (scalars every step in
-both), best of 3 runs each, interleaved.
+both), best of 5 runs each, interleaved.
 """
 
 import argparse
@@ -54,7 +54,7 @@ def main():
     x, y = torch.randn(8192, 784, generator=g), torch.randint(0, 10, (8192,), generator=g)
     lake = Path(args.dir) / "lake"
     best = {"plain": 0.0, "every 10th": 0.0, "every": 0.0}
-    for _ in range(3):
+    for _ in range(5):
         best["plain"] = max(best["plain"], train(args.steps, x, y))
         best["every 10th"] = max(best["every 10th"], train(args.steps, x, y, lake, every=10))
         best["every"] = max(best["every"], train(args.steps, x, y, lake, every=1))

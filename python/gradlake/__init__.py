@@ -86,13 +86,13 @@ class LakeWriter:
         declared = [(str(name), [int(d) for d in shape]) for name, shape in params.items()]
         self._core = _core.LakeWriter(os.fspath(lake), run, declared, dict(config or {}), dict(options or {}))
 
-    def grad(self, step: int, kind: str, param: str, array: Any, sample: int = 0) -> None:
+    def grad(self, step: int, kind: str, param: str, array: Any, sample: int = 0) -> float:
         """Queues the gradient ``array`` (numpy array or torch tensor, float32,
-        of the param's shape) of ``param`` at ``step``. ``kind`` is one of
-        ``minibatch``, ``full``, ``draw``, ``noise``, ``sample``; ``sample`` is
-        the example's index (``sample``) or the draw's (``draw``, ``noise``).
-        Steps of one kind may not go back."""
-        self._core.grad(int(step), kind, param, _as_float32_array(param, array), int(sample))
+        of the param's shape) of ``param`` at ``step`` and returns its L2 norm.
+        ``kind`` is one of ``minibatch``, ``full``, ``draw``, ``noise``,
+        ``sample``; ``sample`` is the example's index (``sample``) or the
+        draw's (``draw``, ``noise``). Steps of one kind may not go back."""
+        return self._core.grad(int(step), kind, param, _as_float32_array(param, array), int(sample))
 
     def scalar(self, step: int, name: str, value: float) -> None:
         """Queues the scalar ``name`` (loss, lr, ...) of ``step``."""

@@ -198,7 +198,9 @@ impl LakeWriter {
     }
 
     /// Queues the gradient `array` of `param` (float32, C-contiguous, of the
-    /// param's shape) as `kind` at `step` for example or draw `sample`.
+    /// param's shape) as `kind` at `step` for example or draw `sample`, and
+    /// returns its L2 norm (summed in f64 while the values are in cache from
+    /// the copy: the recorder's `grad_norm` scalars cost no second pass).
     #[pyo3(signature = (step, kind, param, array, sample=0))]
     fn grad(
         &self,
@@ -208,7 +210,7 @@ impl LakeWriter {
         param: &str,
         array: &Bound<'_, PyAny>,
         sample: i64,
-    ) -> PyResult<()> {
+    ) -> PyResult<f64> {
         let kind: Kind = kind.parse().map_err(|e: String| PyValueError::new_err(e))?;
         let Some((_, shape)) = self.shapes.iter().find(|(n, _)| n == param) else {
             let names: Vec<&str> = self.shapes.iter().map(|(n, _)| n.as_str()).collect();
@@ -232,9 +234,11 @@ impl LakeWriter {
                 std::ptr::copy_nonoverlapping(address as *const u8, values.as_mut_ptr().cast::<u8>(), len * 4);
                 values.set_len(len);
             }
+            let norm = l2_norm(&values);
             let mut guard = self.inner.lock().map_err(|_| PyRuntimeError::new_err("the writer was poisoned"))?;
             let writer = guard.as_mut().ok_or_else(finished)?;
-            writer.write_grad_blocking(GradKey { step, kind, sample, param }, values).map_err(py_err)
+            writer.write_grad_blocking(GradKey { step, kind, sample, param }, values).map_err(py_err)?;
+            Ok(norm)
         })
     }
 
@@ -302,6 +306,20 @@ impl LakeWriter {
     fn params(&self) -> Vec<(String, Vec<usize>)> {
         self.shapes.clone()
     }
+}
+
+/// √Σx² in f64, over eight independent sums so the loop vectorises.
+fn l2_norm(values: &[f32]) -> f64 {
+    let mut sums = [0.0f64; 8];
+    let chunks = values.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (sum, &x) in sums.iter_mut().zip(chunk) {
+            *sum += f64::from(x) * f64::from(x);
+        }
+    }
+    let tail: f64 = tail.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    (sums.iter().sum::<f64>() + tail).sqrt()
 }
 
 fn finished() -> PyErr {

@@ -43,7 +43,8 @@ def test_numpy_and_torch_gradients_are_stored_exactly_and_queryable(tmp_path):
     a0, a1 = arrays(0), arrays(1)
     with gradlake.LakeWriter(lake, "r1", PARAMS, {"model": "test", "lr": 0.1, "seed": 4, "note": [1, "x"]}) as w:
         for name, a in a0.items():
-            w.grad(0, "minibatch", name, a)
+            norm = w.grad(0, "minibatch", name, a)
+            assert norm == pytest.approx(np.sqrt((a.astype(np.float64) ** 2).sum()), rel=1e-12)
         for name, a in a1.items():
             w.grad(1, "minibatch", name, torch.from_numpy(a.copy()))  # a torch tensor
         # A non-contiguous array is accepted (copied), a transposed view included.

@@ -247,7 +247,9 @@ impl LakeWriter {
         if step < 0 {
             return Err(IngestError::Negative { what: "step", value: step });
         }
-        self.send(Msg::Scalar { step, name: name.to_string(), value }, 0)
+        // Deferred: a scalar does not wake the background thread (see `queue`).
+        let msg = Msg::Scalar { step, name: name.to_string(), value };
+        self.queue.send_deferred(msg).map_err(|_| self.stopped_error())
     }
 
     /// Writes everything queued so far into complete, visible files (a
