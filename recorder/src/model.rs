@@ -15,7 +15,7 @@ use crate::error::{RecorderError, Result};
 /// What gradients need of a network: its params in a fixed order, class
 /// scores for a batch, and weights from a checkpoint. Implemented by the
 /// built-in [`Model`] and by [`crate::torchscript::TorchScriptModel`], so that
-/// [`crate::gradients`] and [`crate::record::replay`] serve both.
+/// [`crate::gradients`] and [`crate::replay::replay`] serve both.
 pub trait Network {
     /// Its name in `runs.model` (`mlp`, `torchscript:<file name>`, ...).
     fn name(&self) -> String;
