@@ -173,6 +173,9 @@ def _read_all(reader: pa.RecordBatchReader) -> pa.Table:
     try:
         return reader.read_all()
     except pa.ArrowException as e:  # an error while the query ran, raised through the C stream
+        interrupt = _core.take_interrupt()  # Ctrl-C while the query ran: its KeyboardInterrupt
+        if interrupt is not None:
+            raise interrupt from None
         raise GradlakeError(str(e)) from e
 
 

@@ -18,7 +18,7 @@ use pyo3::types::{PyDict, PyList};
 
 use crate::convert::table;
 use crate::query::{memory_limit, open};
-use crate::{GradlakeError, runtime};
+use crate::{GradlakeError, block_on_interruptibly};
 
 /// One analysis's result before it becomes Python values (built without the GIL).
 struct Ran {
@@ -68,50 +68,46 @@ pub fn analyze<'py>(
         None => Passes::Budget { target: window_target(limit) },
     };
     let session = open(py, Some(lake), SessionOptions { memory_limit: Some(limit), ..SessionOptions::default() })?;
-    let rt = runtime()?;
     let title = match &run {
         Some(run) => format!("gradlake.analyze({lake:?}, run={run:?})"),
         None => format!("gradlake.analyze({lake:?})"),
     };
-    let ran = py.detach(|| {
-        rt.block_on(async {
-            let ctx = session.context();
-            let kinds: BTreeSet<String> = lake_kinds(ctx, run.as_deref()).await.map_err(|e| e.to_string())?;
-            if kinds.is_empty() {
-                return Err(match &run {
-                    Some(run) => format!("{lake}: no gradients of run {run:?}"),
-                    None => format!("{lake}: the lake holds no gradients"),
-                });
-            }
-            let options = RunOptions {
-                passes,
-                pool: Some(session.memory_pool()),
-                meter: Meter::Process,
-                cluster: false,
-                xmin_rules: &rules,
-            };
-            let mut ran = Vec::with_capacity(queries.len());
-            for query in &queries {
-                let outcome = run_named_with(ctx, *query, &values, &kinds, &options, &mut |_| {})
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let mut tables = Vec::new();
-                if matches!(outcome, Outcome::Ran(_)) {
-                    for name in query.tables {
-                        let rows = ctx.table(*name).await.map_err(|e| e.to_string())?;
-                        tables.push((name.to_string(), rows.collect().await.map_err(|e| e.to_string())?));
-                    }
+    let ran = block_on_interruptibly(py, || async {
+        let ctx = session.context();
+        let kinds: BTreeSet<String> = lake_kinds(ctx, run.as_deref()).await.map_err(|e| e.to_string())?;
+        if kinds.is_empty() {
+            return Err(match &run {
+                Some(run) => format!("{lake}: no gradients of run {run:?}"),
+                None => format!("{lake}: the lake holds no gradients"),
+            });
+        }
+        let options = RunOptions {
+            passes,
+            pool: Some(session.memory_pool()),
+            meter: Meter::Process,
+            cluster: false,
+            xmin_rules: &rules,
+        };
+        let mut ran = Vec::with_capacity(queries.len());
+        for query in &queries {
+            let outcome =
+                run_named_with(ctx, *query, &values, &kinds, &options, &mut |_| {}).await.map_err(|e| e.to_string())?;
+            let mut tables = Vec::new();
+            if matches!(outcome, Outcome::Ran(_)) {
+                for name in query.tables {
+                    let rows = ctx.table(*name).await.map_err(|e| e.to_string())?;
+                    tables.push((name.to_string(), rows.collect().await.map_err(|e| e.to_string())?));
                 }
-                ran.push(Ran { query: *query, outcome, tables });
             }
-            if let Some(dir) = &report {
-                let sections: Vec<Section<'_>> =
-                    ran.iter().map(|r| Section { query: r.query, outcome: &r.outcome }).collect();
-                write_report(ctx, dir, &title, &sections, &rules).await.map_err(|e| format!("report: {e}"))?;
-            }
-            Ok(ran)
-        })
-    });
+            ran.push(Ran { query: *query, outcome, tables });
+        }
+        if let Some(dir) = &report {
+            let sections: Vec<Section<'_>> =
+                ran.iter().map(|r| Section { query: r.query, outcome: &r.outcome }).collect();
+            write_report(ctx, dir, &title, &sections, &rules).await.map_err(|e| format!("report: {e}"))?;
+        }
+        Ok(ran)
+    })?;
     let ran = ran.map_err(GradlakeError::new_err)?;
     let out = PyList::empty(py);
     for r in ran {

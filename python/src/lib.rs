@@ -14,7 +14,9 @@ mod convert;
 mod query;
 mod writer;
 
-use std::sync::OnceLock;
+use std::future::Future;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -39,6 +41,57 @@ fn runtime() -> PyResult<&'static tokio::runtime::Runtime> {
         .build()
         .map_err(|e| GradlakeError::new_err(format!("cannot start the query runtime: {e}")))?;
     Ok(RUNTIME.get_or_init(|| rt))
+}
+
+/// How often a long call looks for a pending Ctrl-C.
+pub(crate) const SIGNAL_CHECK: Duration = Duration::from_millis(100);
+
+/// Runs the future `make` returns on the runtime with the GIL released,
+/// looking every [`SIGNAL_CHECK`] for a pending signal: Ctrl-C raises
+/// `KeyboardInterrupt` and cancels the work (dropping the future stops its
+/// query), as users of a notebook expect from a long analysis.
+pub(crate) fn block_on_interruptibly<T, F>(py: Python<'_>, make: impl FnOnce() -> F + Send) -> PyResult<T>
+where
+    F: Future<Output = T>,
+    T: Send,
+{
+    let rt = runtime()?;
+    py.detach(|| {
+        rt.block_on(async {
+            let work = make();
+            let mut work = std::pin::pin!(work);
+            let mut tick = tokio::time::interval(SIGNAL_CHECK);
+            loop {
+                tokio::select! {
+                    out = &mut work => return Ok(out),
+                    _ = tick.tick() => Python::attach(|py| py.check_signals())?,
+                }
+            }
+        })
+    })
+}
+
+/// The exception a signal handler raised while a result stream was being read
+/// (see `query::StreamReader`): the stream can only hand pyarrow an error
+/// message, so the exception itself waits here for `take_interrupt`.
+static INTERRUPT: Mutex<Option<PyErr>> = Mutex::new(None);
+
+/// Runs pending signal handlers; when one raised (Ctrl-C), keeps its exception
+/// for [`take_interrupt`] and returns true.
+pub(crate) fn interrupted() -> bool {
+    match Python::attach(|py| py.check_signals()) {
+        Ok(()) => false,
+        Err(e) => {
+            *INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            true
+        }
+    }
+}
+
+/// The exception a signal handler raised while a stream was read, once.
+#[pyfunction]
+fn take_interrupt() -> Option<PyErr> {
+    INTERRUPT.lock().unwrap_or_else(|p| p.into_inner()).take()
 }
 
 /// The examples whose per-sample gradients a run seeded `seed` records, out of `n`.
@@ -74,5 +127,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(analyze::analyze, m)?)?;
     m.add_function(wrap_pyfunction!(sampled_examples, m)?)?;
     m.add_function(wrap_pyfunction!(noise_point_draws, m)?)?;
+    m.add_function(wrap_pyfunction!(take_interrupt, m)?)?;
     Ok(())
 }

@@ -17,7 +17,7 @@ use gradlake_pipeline::{LakeSession, SessionOptions};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
-use crate::{GradlakeError, runtime};
+use crate::{GradlakeError, SIGNAL_CHECK, block_on_interruptibly, interrupted, runtime};
 
 /// A memory limit given as bytes (int) or as text (`"512M"`, `"2G"`).
 pub fn memory_limit(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>> {
@@ -34,15 +34,12 @@ pub fn memory_limit(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<usize>>
 pub fn open(py: Python<'_>, lake: Option<&str>, options: SessionOptions) -> PyResult<LakeSession> {
     let location =
         lake.map(LakeLocation::parse).transpose().map_err(|e| PyValueError::new_err(format!("lake: {e}")))?;
-    let rt = runtime()?;
-    py.detach(|| {
-        rt.block_on(async {
-            match &location {
-                Some(location) => LakeSession::open_location(location, &options).await,
-                None => LakeSession::new(&options),
-            }
-        })
-    })
+    block_on_interruptibly(py, || async {
+        match &location {
+            Some(location) => LakeSession::open_location(location, &options).await,
+            None => LakeSession::new(&options),
+        }
+    })?
     .map_err(|e| GradlakeError::new_err(e.to_string()))
 }
 
@@ -79,8 +76,7 @@ impl Lake {
         let ctx = self.session.context().clone();
         let query = query.to_string();
         let rt = runtime()?;
-        let stream = py
-            .detach(|| rt.block_on(last_statement_stream(&ctx, &query)))
+        let stream = block_on_interruptibly(py, || last_statement_stream(&ctx, &query))?
             .map_err(|e| GradlakeError::new_err(e.to_string()))?;
         let reader: Box<dyn RecordBatchReader + Send> = Box::new(StreamReader { schema: stream.schema(), stream, rt });
         reader.into_pyarrow(py)
@@ -118,7 +114,7 @@ async fn last_statement_stream(
 }
 
 /// A DataFusion stream as an Arrow reader: each `next` runs the query until its
-/// next batch. pyarrow calls it with the GIL released.
+/// next batch, looking for Ctrl-C meanwhile. pyarrow calls it with the GIL released.
 struct StreamReader {
     schema: SchemaRef,
     stream: SendableRecordBatchStream,
@@ -129,8 +125,20 @@ impl Iterator for StreamReader {
     type Item = Result<RecordBatch, ArrowError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let next = self.rt.block_on(self.stream.next())?;
-        Some(next.map_err(|e| ArrowError::ExternalError(Box::new(e))))
+        let stream = &mut self.stream;
+        self.rt.block_on(async {
+            let mut next = std::pin::pin!(stream.next());
+            let mut tick = tokio::time::interval(SIGNAL_CHECK);
+            loop {
+                tokio::select! {
+                    item = &mut next => return item.map(|r| r.map_err(|e| ArrowError::ExternalError(Box::new(e)))),
+                    _ = tick.tick() => if interrupted() {
+                        // The query stops when pyarrow drops the stream; Python re-raises the exception.
+                        return Some(Err(ArrowError::ExternalError("interrupted by a signal".into())));
+                    },
+                }
+            }
+        })
     }
 }
 

@@ -197,3 +197,28 @@ def test_a_reader_streams_a_result_in_batches(tmp_path):
     assert isinstance(reader, pa.RecordBatchReader)
     rows = sum(batch.num_rows for batch in reader)
     assert rows == 4 * (15000 + 7)
+
+
+ENDLESS_QUERY = textwrap.dedent(
+    """
+    import os, signal, sys, threading, time
+    import gradlake
+    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    start = time.monotonic()
+    try:
+        gradlake.sql(
+            "SELECT count(*) FROM (SELECT unnest(range(0, 200000)) AS v) a "
+            "CROSS JOIN (SELECT unnest(range(0, 200000)) AS v) b"
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted after {time.monotonic() - start:.2f} s")
+    """
+)
+
+
+def test_ctrl_c_interrupts_a_running_query():
+    done = subprocess.run([sys.executable, "-c", ENDLESS_QUERY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("interrupted after"), done.stdout + done.stderr
+    # The signal came after 1 s; the query (4e10 rows) would have run for hours.
+    assert float(done.stdout.split()[2]) < 10
