@@ -124,6 +124,8 @@ class Recorder:
         shapes = {n: tuple(p.shape) for n, p in self._recorded}
         self.writer = LakeWriter(lake, run, shapes, description, options)
         self._examples: Optional[List[int]] = None
+        # Set when vmap first fails on this model: later noise points go straight to the loop.
+        self._vmap_failed = False
 
     @property
     def run(self) -> str:
@@ -179,9 +181,8 @@ class Recorder:
         saved_rng = _rng_state()
         try:
             with torch.enable_grad():
-                full = self._full_gradient(data, loss_fn, device)
-                self._write(step, "full", 0, full)
-                full_host = _to_host(full)
+                full_host = _to_host(self._full_gradient(data, loss_fn, device))
+                self._write_host(step, "full", 0, full_host)
                 for draw, index in enumerate(draws):
                     x, y = data.batch(index, device)
                     grads = self._gradient(lambda: loss_fn(self.model(x), y))
@@ -230,7 +231,7 @@ class Recorder:
     def _per_sample_chunk(self, x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn) -> List[List[np.ndarray]]:
         """Each example's gradients (host arrays, recorded params), by
         ``vmap(grad(...))``; one backward pass per example where vmap fails."""
-        if not getattr(self, "_vmap_failed", False):
+        if not self._vmap_failed:
             try:
                 return self._per_sample_vmap(x, y, loss_fn)
             except Exception as e:  # vmap cannot batch every module (in-place ops, .item(), data-dependent flow)
@@ -264,9 +265,6 @@ class Recorder:
         return [[g[k] for g in host] for k in range(x.shape[0])]
 
     # -- writing ------------------------------------------------------------
-
-    def _write(self, step: int, kind: str, sample: int, grads: Sequence[torch.Tensor]) -> None:
-        self._write_host(step, kind, sample, _to_host(grads))
 
     def _write_host(self, step: int, kind: str, sample: int, grads: Sequence[np.ndarray]) -> List[float]:
         """Writes each recorded param's gradient; their L2 norms."""
