@@ -218,6 +218,42 @@ async fn run_and_step_filters_prune_files_and_row_groups() {
 }
 
 #[tokio::test]
+async fn key_filters_on_derived_tables_are_applied_once_in_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let s = open(dir.path()).await;
+    // A filter on chunk keys is exact in the grads scan: no FilterExec copies vectors or elements above it.
+    for table in ["grad_vectors", "grad_values"] {
+        let plan = query_text(&s, &format!("EXPLAIN SELECT * FROM {table} WHERE step >= 7 AND run = 'b'")).await;
+        let physical = plan.split("physical_plan").nth(1).unwrap();
+        assert!(!physical.contains("FilterExec"), "{table}:\n{plan}");
+    }
+    // Results as the closed form says: steps 7..9 of run b, every element of w and b.
+    let sum = query(
+        &s,
+        "SELECT sum(CAST(value AS DOUBLE)) AS s, count(*) AS n FROM grad_values WHERE step >= 7 AND run = 'b'",
+    )
+    .await;
+    let want: f64 = (7..STEPS)
+        .flat_map(|step| {
+            (0..W_LEN)
+                .map(move |i| f64::from(value(1, step, 0, i)))
+                .chain((0..3).map(move |i| f64::from(value(1, step, 1, i))))
+        })
+        .sum();
+    assert_eq!(sum[0].column(0).as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(0), want);
+    assert_eq!(sum[0].column(1).as_primitive::<Int64Type>().value(0), 3 * (W_LEN as i64 + 3));
+    let vectors = query(&s, "SELECT count(*) AS n FROM grad_vectors WHERE kind = 'minibatch' AND step = 2").await;
+    assert_eq!(vectors[0].column(0).as_primitive::<Int64Type>().value(0), 4, "2 params in 2 runs");
+    // A param name maps to ids in every run: still checked above the scan.
+    let plan = query_text(&s, "EXPLAIN SELECT * FROM grad_vectors WHERE param = 'b'").await;
+    assert!(plan.split("physical_plan").nth(1).unwrap().contains("FilterExec"), "{plan}");
+    // A volatile filter is not pushed as a key filter (it would be drawn per chunk).
+    let plan = query_text(&s, "EXPLAIN SELECT * FROM grad_values WHERE random() < 2.0").await;
+    assert!(plan.split("physical_plan").nth(1).unwrap().contains("FilterExec"), "{plan}");
+}
+
+#[tokio::test]
 async fn a_damaged_file_is_named_when_the_lake_is_opened() {
     let dir = tempfile::tempdir().unwrap();
     write_lake(dir.path());

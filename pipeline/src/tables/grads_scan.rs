@@ -116,8 +116,7 @@ impl ParamIndex {
 
     /// The `grads` filter that a filter on a derived table implies, if any.
     pub fn inner_filter(&self, filter: &Expr) -> Option<Expr> {
-        let columns = filter.column_refs();
-        if columns.iter().all(|c| ["run", "step", "kind", "sample", "param_id"].contains(&c.name.as_str())) {
+        if on_chunk_keys(filter) {
             return Some(filter.clone());
         }
         // param = 'x' / param IN ('x', 'y') → param_id IN (ids of those names in any run).
@@ -145,16 +144,30 @@ impl ParamIndex {
         Some(datafusion::logical_expr::col("param_id").in_list(list, false))
     }
 
-    /// How far each filter can be pushed into the `grads` scan.
+    /// How far each filter can be pushed into the `grads` scan. A filter on
+    /// the chunk keys alone is applied exactly by [`scan_grads`] (every row of
+    /// a derived table has its chunk's keys), so DataFusion need not filter
+    /// again above: a second filter would copy every vector or element it
+    /// keeps. A `param` filter becomes `param_id IN (...)` over the ids that
+    /// name has in any run, which may keep other runs' params: inexact.
     pub fn pushdown(&self, filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
         filters
             .iter()
             .map(|f| match self.inner_filter(f) {
+                Some(_) if on_chunk_keys(f) => TableProviderFilterPushDown::Exact,
                 Some(_) => TableProviderFilterPushDown::Inexact,
                 None => TableProviderFilterPushDown::Unsupported,
             })
             .collect()
     }
+}
+
+/// Whether `filter` reads only columns that `grads` and every derived table
+/// share, and gives the same answer each time it is evaluated (`random()`
+/// would be drawn per chunk in the scan, not per row of the derived table).
+fn on_chunk_keys(filter: &Expr) -> bool {
+    !filter.is_volatile()
+        && filter.column_refs().iter().all(|c| ["run", "step", "kind", "sample", "param_id"].contains(&c.name.as_str()))
 }
 
 fn literal_string(v: &ScalarValue) -> Option<String> {
