@@ -228,11 +228,14 @@ impl LakeWriter {
         // `array` stays referenced (and its memory alive) until this returns.
         py.detach(|| {
             let mut values = Vec::<f32>::with_capacity(len);
-            // SAFETY: the interface promised `len` contiguous f32 at `address`
-            // (checked above); copied as bytes, so its alignment does not matter.
-            unsafe {
-                std::ptr::copy_nonoverlapping(address as *const u8, values.as_mut_ptr().cast::<u8>(), len * 4);
-                values.set_len(len);
+            // An empty array may have no address at all.
+            if len > 0 {
+                // SAFETY: the interface promised `len` contiguous f32 at `address`
+                // (checked above); copied as bytes, so its alignment does not matter.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(address as *const u8, values.as_mut_ptr().cast::<u8>(), len * 4);
+                    values.set_len(len);
+                }
             }
             let norm = l2_norm(&values);
             let mut guard = self.inner.lock().map_err(|_| PyRuntimeError::new_err("the writer was poisoned"))?;
