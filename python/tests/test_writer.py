@@ -157,12 +157,14 @@ def test_a_killed_python_writer_leaves_a_lake_that_passes_check(tmp_path, run_cl
     def published():
         return len(list(grads.glob("part-*.parquet"))) if grads.exists() else 0
 
-    deadline = time.monotonic() + 60
-    while published() < 3 and time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read().decode()
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    try:
+        deadline = time.monotonic() + 60
+        while published() < 3 and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            time.sleep(0.05)
+    finally:  # killed whatever happened above: a failing test leaves no writer running
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     assert published() >= 3, "the writer did not publish 3 files in 60 s"
     done = run_cli("check", lake, "--deep")
     assert "ok" in done.stdout
