@@ -28,7 +28,7 @@ def run_cli(gradlake_bin):
 
     def run(*args, check=True, env=None):
         full_env = dict(os.environ, OMP_NUM_THREADS="1", **(env or {}))
-        done = subprocess.run([gradlake_bin, *map(str, args)], capture_output=True, text=True, env=full_env)
+        done = subprocess.run([gradlake_bin, *map(str, args)], capture_output=True, text=True, env=full_env, timeout=600)
         if check and done.returncode != 0:
             raise AssertionError(f"gradlake {' '.join(map(str, args))} failed ({done.returncode}):\n{done.stderr}")
         return done

@@ -18,7 +18,7 @@ def test_the_readme_example_records_and_analyses(tmp_path):
     code = match.group(1)
     assert len(code.strip().splitlines()) <= 17, "the README promises a short example"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env)
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr
     for name in ["summary", "dimension_wise", "iteration_wise", "noise", "spectrum"]:
         assert name in done.stdout
