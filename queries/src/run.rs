@@ -54,7 +54,13 @@ pub async fn run_statements<W: Write + Send>(
             df.collect().await?;
             continue;
         }
-        let mut stream = df.execute_stream().await?;
+        let task = std::sync::Arc::new(df.task_ctx());
+        let plan = df.create_physical_plan().await?;
+        // Planning read every file's footer and page index; what it freed
+        // would otherwise stay in the main thread's heap, resident for the
+        // whole query (~10–20 MB on a lake of a few hundred row groups).
+        gradlake_pipeline::memory::process::release_free_memory();
+        let mut stream = datafusion::physical_plan::execute_stream(plan, task)?;
         let mut writer = ResultWriter::new(format, stream.schema(), &mut *out, table_row_limit)?;
         while let Some(batch) = stream.next().await {
             if !writer.write(&batch?)? {

@@ -53,7 +53,7 @@ pub(crate) async fn plan(
     output: Vec<usize>,
     filters: &[Expr],
 ) -> Result<Arc<dyn ExecutionPlan>> {
-    let input = scan_grads(grads, params, state, &INPUT, filters, Vec::new()).await?;
+    let input = scan_grads(grads, params, state, &INPUT, filters, Vec::new(), None).await?;
     let schema = Arc::new(schema.project(&output)?);
     let operator = Arc::new(Explode { params: params.clone(), output });
     Ok(Arc::new(GradsExec::new(input, operator, schema)))

@@ -3,8 +3,9 @@
 //!
 //! A SQL view (`array_agg(values ORDER BY chunk)`, `flatten`, `array_slice`)
 //! sorts, copies each chunk three times and holds every group until the scan
-//! ends. [`Assemble`] instead copies each chunk once into its tensor's buffer
-//! and emits the tensor as soon as its last chunk has arrived. The writer
+//! ends. [`Assemble`] instead copies each chunk once, straight into the output
+//! batch's buffer (chunks out of order take one more copy), and emits a batch
+//! as soon as its tensors are complete. The writer
 //! keeps a tensor's chunks in one row group, and DataFusion never splits a row
 //! group between partitions, so tensors complete within a partition and only
 //! those of the row group being read are in flight: memory is bounded by the
@@ -13,7 +14,7 @@
 //! When `values` is not selected, only chunk 0 of each tensor is read and the
 //! values are never decoded.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -40,8 +41,13 @@ use super::grads_scan::{ParamIndex, scan_grads};
 const INPUT: [&str; 8] = ["run", "step", "kind", "sample", "param_id", "chunk", "numel", "values"];
 /// Columns read when `values` is not wanted (`chunk` for the filter chunk = 0).
 const KEYS: [&str; 6] = ["run", "step", "kind", "sample", "param_id", "chunk"];
-/// A batch is emitted once completed tensors hold this many values...
-const OUTPUT_VALUES: usize = 1 << 20;
+/// Chunk rows per scanned batch (512 KiB of values): the Parquet decoder's
+/// buffers scale with it, and tensors are assembled as fast from small
+/// batches as from the session's 128 rows (`bench/spectrum.sh`).
+const INPUT_ROWS: usize = 32;
+/// A batch is emitted once completed tensors hold this many values (its
+/// buffer is allocated at this size, or a single larger tensor's)...
+const OUTPUT_VALUES: usize = 1 << 18;
 /// ...or this many tensors.
 const OUTPUT_ROWS: usize = 1024;
 /// Index of `values` in the schema.
@@ -64,9 +70,9 @@ pub(crate) async fn plan(
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let with_values = output.contains(&VALUES);
     let input = if with_values {
-        scan_grads(grads, params, state, &INPUT, filters, Vec::new()).await?
+        scan_grads(grads, params, state, &INPUT, filters, Vec::new(), Some(INPUT_ROWS)).await?
     } else {
-        scan_grads(grads, params, state, &KEYS, filters, vec![col("chunk").eq(lit(0i32))]).await?
+        scan_grads(grads, params, state, &KEYS, filters, vec![col("chunk").eq(lit(0i32))], None).await?
     };
     let schema = Arc::new(schema.project(&output)?);
     let operator = Arc::new(Assemble { params: params.clone(), output, with_values });
@@ -127,7 +133,10 @@ impl GradsOperator for Assemble {
                 kinds: Interner::default(),
                 partial: HashMap::new(),
                 done: Vec::new(),
-                done_values: 0,
+                lengths: Vec::new(),
+                values: Vec::new(),
+                open: None,
+                ready: VecDeque::new(),
                 reservation,
             },
         }))
@@ -156,13 +165,26 @@ impl Interner {
 /// (run, step, kind, sample, param_id), strings interned.
 type Key = (u32, i64, u32, i64, i32);
 
-/// A tensor whose chunks are still arriving.
+/// A tensor whose chunks arrived out of order, assembled aside.
 struct Partial {
     values: Vec<f32>,
     seen: Vec<bool>,
     missing: usize,
 }
 
+/// The tensor being written straight into the output buffer: its chunks have
+/// arrived in order so far, the next expected is `next`.
+struct Open {
+    key: Key,
+    start: usize,
+    next: usize,
+    chunks: usize,
+}
+
+/// Reassembles one partition's tensors into output batches. Chunks that
+/// arrive in order — the writer's layout — are copied once, straight into the
+/// output buffer; anything else (a tensor's chunks out of order or
+/// interleaved with another's) goes through a [`Partial`] first.
 struct Assembler {
     params: Arc<ParamIndex>,
     output: Vec<usize>,
@@ -171,8 +193,14 @@ struct Assembler {
     runs: Interner,
     kinds: Interner,
     partial: HashMap<Key, Partial>,
-    done: Vec<(Key, Vec<f32>)>,
-    done_values: usize,
+    /// Completed tensors, in the order of their values in `values`.
+    done: Vec<Key>,
+    lengths: Vec<usize>,
+    /// The values of `done`, then the chunks of `open` so far.
+    values: Vec<f32>,
+    open: Option<Open>,
+    /// Batches built and not yet returned.
+    ready: VecDeque<RecordBatch>,
     reservation: MemoryReservation,
 }
 
@@ -205,7 +233,11 @@ impl Assembler {
             if self.with_values {
                 self.add_chunk(key, b, i)?;
             } else {
-                self.done.push((key, Vec::new()));
+                self.done.push(key);
+                self.lengths.push(0);
+                if self.done.len() >= OUTPUT_ROWS {
+                    self.emit()?;
+                }
             }
         }
         Ok(())
@@ -231,6 +263,30 @@ impl Assembler {
                 self.describe(&key)
             );
         }
+        let values = b.column(7).as_fixed_size_list();
+        let start = values.value_offset(row) as usize;
+        let flat = values.values().as_primitive::<Float32Type>().values();
+        let chunk_values = &flat[start..start + expected];
+        if let Some(open) = &mut self.open {
+            if open.key == key && open.next == c {
+                self.values.extend_from_slice(chunk_values);
+                open.next += 1;
+                if open.next == open.chunks {
+                    self.close_open()?;
+                }
+                return Ok(());
+            }
+            self.set_aside_open()?;
+        }
+        if c == 0 && !self.partial.contains_key(&key) {
+            self.make_room(numel)?;
+            self.open = Some(Open { key, start: self.values.len(), next: 1, chunks });
+            self.values.extend_from_slice(chunk_values);
+            if chunks == 1 {
+                self.close_open()?;
+            }
+            return Ok(());
+        }
         if !self.partial.contains_key(&key) {
             self.reservation.try_grow(numel * size_of::<f32>())?;
             self.partial.insert(key, Partial { values: vec![0.0; numel], seen: vec![false; chunks], missing: chunks });
@@ -239,40 +295,91 @@ impl Assembler {
         if std::mem::replace(&mut part.seen[c], true) {
             return exec_err!("grad_vectors: chunk {chunk} appears twice ({})", self.describe(&key));
         }
-        let values = b.column(7).as_fixed_size_list();
-        let start = values.value_offset(row) as usize;
-        let flat = values.values().as_primitive::<Float32Type>().values();
-        part.values[c * CHUNK_LEN..c * CHUNK_LEN + expected].copy_from_slice(&flat[start..start + expected]);
+        part.values[c * CHUNK_LEN..c * CHUNK_LEN + expected].copy_from_slice(chunk_values);
         part.missing -= 1;
         if part.missing == 0 {
             let part = self.partial.remove(&key).expect("present");
-            self.done_values += part.values.len();
-            self.done.push((key, part.values));
+            self.make_room(numel)?;
+            self.values.extend_from_slice(&part.values);
+            self.reservation.shrink((numel * size_of::<f32>()).min(self.reservation.size()));
+            self.complete(key, numel)?;
         }
         Ok(())
     }
 
-    fn ready(&self) -> bool {
-        self.done_values >= OUTPUT_VALUES || self.done.len() >= OUTPUT_ROWS
+    /// Makes room in `values` for a tensor of `numel` elements, emitting the
+    /// completed tensors first if it would not fit: the buffer never grows by
+    /// reallocation (which would copy it and, for a moment, hold it twice).
+    fn make_room(&mut self, numel: usize) -> Result<()> {
+        if self.values.len() + numel <= self.values.capacity() {
+            return Ok(());
+        }
+        if !self.done.is_empty() {
+            self.emit()?;
+        }
+        // Only a set-aside tensor's chunks can have been left here: release them.
+        let old = std::mem::take(&mut self.values).capacity() * size_of::<f32>();
+        self.reservation.shrink(old.min(self.reservation.size()));
+        let capacity = OUTPUT_VALUES.max(numel);
+        self.reservation.try_grow(capacity * size_of::<f32>())?;
+        self.values = Vec::with_capacity(capacity);
+        Ok(())
+    }
+
+    fn close_open(&mut self) -> Result<()> {
+        let open = self.open.take().expect("an open tensor");
+        self.complete(open.key, self.values.len() - open.start)
+    }
+
+    /// Records a tensor whose values end `values`, and emits a batch when enough are done.
+    fn complete(&mut self, key: Key, len: usize) -> Result<()> {
+        self.done.push(key);
+        self.lengths.push(len);
+        if self.values.len() >= OUTPUT_VALUES || self.done.len() >= OUTPUT_ROWS {
+            self.emit()?;
+        }
+        Ok(())
+    }
+
+    /// Moves the open tensor's chunks out of the output buffer into a [`Partial`].
+    fn set_aside_open(&mut self) -> Result<()> {
+        let Some(open) = self.open.take() else { return Ok(()) };
+        let run = &self.runs.names[open.key.0 as usize];
+        let numel = self.params.get(run, open.key.4).map_or(0, |e| e.numel);
+        self.reservation.try_grow(numel * size_of::<f32>())?;
+        let mut values = vec![0.0; numel];
+        let have = self.values.len() - open.start;
+        values[..have].copy_from_slice(&self.values[open.start..]);
+        self.values.truncate(open.start);
+        let mut seen = vec![false; open.chunks];
+        seen[..open.next].iter_mut().for_each(|s| *s = true);
+        self.partial.insert(open.key, Partial { values, seen, missing: open.chunks - open.next });
+        Ok(())
     }
 
     fn incomplete(&self) -> Option<DataFusionError> {
-        let (key, part) = self.partial.iter().next()?;
+        let (key, missing, chunks) = match &self.open {
+            Some(open) => (&open.key, open.chunks - open.next, open.chunks),
+            None => {
+                let (key, part) = self.partial.iter().next()?;
+                (key, part.missing, part.seen.len())
+            }
+        };
         Some(DataFusionError::Execution(format!(
-            "grad_vectors: {} of {} chunks missing ({}); a tensor must lie in one row group (format v1)",
-            part.missing,
-            part.seen.len(),
+            "grad_vectors: {missing} of {chunks} chunks missing ({}); a tensor must lie in one row group (format v1)",
             self.describe(key)
         )))
     }
 
-    fn emit(&mut self) -> Result<RecordBatch> {
-        let (done, tensors): (Vec<Key>, Vec<Vec<f32>>) = std::mem::take(&mut self.done).into_iter().unzip();
-        let bytes = self.done_values * size_of::<f32>();
-        self.done_values = 0;
+    /// Turns the completed tensors into a batch on `ready`.
+    fn emit(&mut self) -> Result<()> {
+        let done = std::mem::take(&mut self.done);
+        let lengths = std::mem::take(&mut self.lengths);
+        let values = std::mem::take(&mut self.values);
+        let bytes = values.capacity() * size_of::<f32>();
         let n = done.len();
-        let mut tensors = Some(tensors);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.len());
+        let mut values = Some(values);
         for &c in &self.output {
             columns.push(match c {
                 0 => dictionary(done.iter().map(|k| Some(k.0 as i32)), &self.runs.names)?,
@@ -285,7 +392,7 @@ impl Assembler {
                         done.iter().map(|k| self.params.get(&self.runs.names[k.0 as usize], k.4).map(|e| e.name));
                     dictionary(keys, &self.params.names)?
                 }
-                VALUES => values_column(tensors.take().unwrap_or_default()),
+                VALUES => values_column(&lengths, values.take().unwrap_or_default()),
                 other => return internal_err!("grad_vectors has no column {other}"),
             });
         }
@@ -295,7 +402,8 @@ impl Assembler {
             &datafusion::arrow::array::RecordBatchOptions::new().with_row_count(Some(n)),
         )?;
         self.reservation.shrink(bytes.min(self.reservation.size()));
-        Ok(batch)
+        self.ready.push_back(batch);
+        Ok(())
     }
 }
 
@@ -304,18 +412,12 @@ fn dictionary(keys: impl Iterator<Item = Option<i32>>, names: &[String]) -> Resu
     Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(Int32Array::from_iter(keys), Arc::new(values))?))
 }
 
-/// The tensors as one List<Float32> column: a single tensor is moved, not copied.
-fn values_column(mut tensors: Vec<Vec<f32>>) -> ArrayRef {
-    let offsets = OffsetBuffer::from_lengths(tensors.iter().map(Vec::len));
-    let flat: Vec<f32> = if tensors.len() == 1 {
-        tensors.pop().expect("one tensor")
-    } else {
-        let mut flat = Vec::with_capacity(tensors.iter().map(Vec::len).sum());
-        tensors.iter().for_each(|t| flat.extend_from_slice(t));
-        flat
-    };
+/// The tensors, `lengths` long one after another in `values`, as one
+/// List<Float32> column; the buffer is moved, not copied.
+fn values_column(lengths: &[usize], values: Vec<f32>) -> ArrayRef {
+    let offsets = OffsetBuffer::from_lengths(lengths.iter().copied());
     let item = Arc::new(Field::new_list_field(DataType::Float32, true));
-    Arc::new(ListArray::new(item, offsets, Arc::new(Float32Array::new(ScalarBuffer::from(flat), None)), None))
+    Arc::new(ListArray::new(item, offsets, Arc::new(Float32Array::new(ScalarBuffer::from(values), None)), None))
 }
 
 /// The output stream of one partition.
@@ -330,11 +432,17 @@ impl Stream for AssembleStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            if self.assembler.ready() || (self.finished && !self.assembler.done.is_empty()) {
-                return Poll::Ready(Some(self.assembler.emit()));
+            if let Some(batch) = self.assembler.ready.pop_front() {
+                return Poll::Ready(Some(Ok(batch)));
             }
             if self.finished {
-                return Poll::Ready(None);
+                if self.assembler.done.is_empty() {
+                    return Poll::Ready(None);
+                }
+                if let Err(e) = self.assembler.emit() {
+                    return Poll::Ready(Some(Err(e)));
+                }
+                continue;
             }
             match self.input.poll_next_unpin(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -348,6 +456,7 @@ impl Stream for AssembleStream {
                     self.finished = true;
                     if let Some(e) = self.assembler.incomplete() {
                         self.assembler.done.clear();
+                        self.assembler.ready.clear();
                         return Poll::Ready(Some(Err(e)));
                     }
                 }
@@ -359,5 +468,140 @@ impl Stream for AssembleStream {
 impl RecordBatchStream for AssembleStream {
     fn schema(&self) -> SchemaRef {
         self.assembler.schema.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::FixedSizeListArray;
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+
+    use super::*;
+    use crate::tables::{Derived, derived_schema};
+
+    /// Element `i` of sample `s`'s tensor: distinct, and exact in f32.
+    fn element(s: i64, i: usize) -> f32 {
+        ((s as usize * 7919 + i) % 16_000_000) as f32
+    }
+
+    /// The `grads` rows of chunks `(sample, chunk)` of param 0 (`numel` elements), in that order.
+    fn chunk_rows(numel: usize, rows: &[(i64, usize)]) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("run", DataType::Utf8, false),
+            Field::new("step", DataType::Int64, false),
+            Field::new("kind", DataType::Utf8, false),
+            Field::new("sample", DataType::Int64, false),
+            Field::new("param_id", DataType::Int32, false),
+            Field::new("chunk", DataType::Int32, false),
+            Field::new("numel", DataType::Int32, false),
+            Field::new(
+                "values",
+                DataType::FixedSizeList(Arc::new(Field::new_list_field(DataType::Float32, false)), CHUNK_LEN as i32),
+                false,
+            ),
+        ]));
+        let mut flat = Vec::with_capacity(rows.len() * CHUNK_LEN);
+        let mut chunk_numel = Vec::new();
+        for &(s, c) in rows {
+            let len = numel.saturating_sub(c * CHUNK_LEN).min(CHUNK_LEN);
+            flat.extend((0..CHUNK_LEN).map(|j| if j < len { element(s, c * CHUNK_LEN + j) } else { 0.0 }));
+            chunk_numel.push(len as i32);
+        }
+        let n = rows.len();
+        let values = FixedSizeListArray::new(
+            Arc::new(Field::new_list_field(DataType::Float32, false)),
+            CHUNK_LEN as i32,
+            Arc::new(Float32Array::from(flat)),
+            None,
+        );
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["r"; n])),
+                Arc::new(Int64Array::from(vec![0; n])),
+                Arc::new(StringArray::from(vec!["sample"; n])),
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+                Arc::new(Int32Array::from(vec![0; n])),
+                Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.1 as i32))),
+                Arc::new(Int32Array::from(chunk_numel)),
+                Arc::new(values),
+            ],
+        )
+        .expect("a valid grads batch")
+    }
+
+    /// `grad_vectors`' (sample, values) from these input batches, as the stream returns them.
+    fn assemble(numel: usize, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>> {
+        let params = Arc::new(ParamIndex::from_entries(&[("r".into(), 0, "w".into(), numel as u64)]));
+        let output = vec![3, VALUES];
+        let schema = Arc::new(derived_schema(Derived::Vectors).project(&output)?);
+        let input_schema = batches[0].schema();
+        let input =
+            Box::pin(RecordBatchStreamAdapter::new(input_schema, futures::stream::iter(batches.into_iter().map(Ok))));
+        let stream = Assemble::new(params, output, true).execute(input, 0, Arc::new(TaskContext::default()), schema)?;
+        futures::executor::block_on(stream.collect::<Vec<_>>()).into_iter().collect()
+    }
+
+    /// Each sample's tensor as assembled, checked against [`element`]; the samples in output order.
+    fn check(numel: usize, out: &[RecordBatch]) -> Vec<i64> {
+        let mut samples = Vec::new();
+        for b in out {
+            let (s, v) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_list::<i32>());
+            for r in 0..b.num_rows() {
+                let values = v.value(r);
+                let got = values.as_primitive::<Float32Type>().values();
+                let want: Vec<f32> = (0..numel).map(|i| element(s.value(r), i)).collect();
+                assert!(got[..] == want[..], "sample {} assembled wrong", s.value(r));
+                samples.push(s.value(r));
+            }
+        }
+        samples
+    }
+
+    #[test]
+    fn chunks_in_order_become_whole_tensors_across_batch_boundaries() {
+        let numel = 2 * CHUNK_LEN + 17;
+        let rows: Vec<(i64, usize)> = (0..5).flat_map(|s| (0..3).map(move |c| (s, c))).collect();
+        // Batches of 4 rows: every tensor but the first is cut by a batch boundary.
+        let batches = rows.chunks(4).map(|r| chunk_rows(numel, r)).collect();
+        assert_eq!(check(numel, &assemble(numel, batches).unwrap()), vec![0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn chunks_out_of_order_or_interleaved_are_assembled_aside() {
+        let numel = 2 * CHUNK_LEN + 1;
+        let rows = [(0, 1), (1, 0), (0, 0), (1, 2), (2, 0), (2, 1), (0, 2), (1, 1), (2, 2)];
+        let out = assemble(numel, vec![chunk_rows(numel, &rows[..5]), chunk_rows(numel, &rows[5..])]).unwrap();
+        let mut samples = check(numel, &out);
+        samples.sort_unstable();
+        assert_eq!(samples, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn batches_hold_at_most_the_output_size_and_a_larger_tensor_travels_alone() {
+        // 2.5 output buffers of small tensors: every batch but one full, none over.
+        let numel = 1000;
+        let count = (OUTPUT_VALUES * 5 / 2 / numel) as i64;
+        let rows: Vec<(i64, usize)> = (0..count).map(|s| (s, 0)).collect();
+        let out = assemble(numel, rows.chunks(128).map(|r| chunk_rows(numel, r)).collect()).unwrap();
+        assert_eq!(check(numel, &out), (0..count).collect::<Vec<_>>());
+        let sizes: Vec<usize> = out.iter().map(|b| b.column(1).as_list::<i32>().values().len()).collect();
+        assert!(sizes.iter().all(|&s| s <= OUTPUT_VALUES) && sizes.len() == 3, "{sizes:?}");
+
+        let numel = OUTPUT_VALUES + 5;
+        let chunks = numel.div_ceil(CHUNK_LEN);
+        let rows: Vec<(i64, usize)> = (0..2).flat_map(|s| (0..chunks).map(move |c| (s, c))).collect();
+        let out = assemble(numel, rows.chunks(64).map(|r| chunk_rows(numel, r)).collect()).unwrap();
+        assert_eq!(check(numel, &out), vec![0, 1]);
+        assert!(out.iter().all(|b| b.num_rows() == 1));
+    }
+
+    #[test]
+    fn a_duplicate_or_missing_chunk_is_an_error_naming_the_tensor() {
+        let numel = 2 * CHUNK_LEN;
+        let err = assemble(numel, vec![chunk_rows(numel, &[(3, 0), (3, 0), (3, 1)])]).unwrap_err().to_string();
+        assert!(err.contains("chunk 0 appears twice") && err.contains("sample 3, param 'w'"), "{err}");
+        let err = assemble(numel, vec![chunk_rows(numel, &[(4, 0), (5, 1)])]).unwrap_err().to_string();
+        assert!(err.contains("1 of 2 chunks missing"), "{err}");
     }
 }

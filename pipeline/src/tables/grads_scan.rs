@@ -14,6 +14,8 @@ use datafusion::arrow::datatypes::{DataType, Int32Type, Int64Type};
 use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, Result, ScalarValue};
 use datafusion::datasource::TableProvider;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, Operator, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
@@ -182,7 +184,8 @@ fn literal_string(v: &ScalarValue) -> Option<String> {
 }
 
 /// Scans `columns` of `grads` with the key filters that `filters` imply, plus
-/// `extra`. Over the [`VerifiedGrads`] table, `values` are verified above the
+/// `extra`, in batches of `batch_rows` chunk rows if given (else the session's).
+/// Over the [`VerifiedGrads`] table, `values` are verified above the
 /// filter, so that the filter still reaches the Parquet reader.
 pub(crate) async fn scan_grads(
     grads: &Arc<dyn TableProvider>,
@@ -191,6 +194,7 @@ pub(crate) async fn scan_grads(
     columns: &[&str],
     filters: &[Expr],
     extra: Vec<Expr>,
+    batch_rows: Option<usize>,
 ) -> Result<Arc<dyn ExecutionPlan>> {
     let (provider, verified) = match grads.downcast_ref::<VerifiedGrads>() {
         Some(v) => (v.inner(), true),
@@ -203,6 +207,9 @@ pub(crate) async fn scan_grads(
     let mut inner: Vec<Expr> = filters.iter().filter_map(|f| params.inner_filter(f)).collect();
     inner.extend(extra);
     let mut input = provider.scan(state, Some(&projection), &inner, None).await?;
+    if let Some(rows) = batch_rows {
+        input = with_batch_rows(input, rows);
+    }
     // A filter right above the scan is what DataFusion pushes into the Parquet
     // reader (row-group and page pruning, filtering before decoding the values).
     if let Some(predicate) = conjunction(inner) {
@@ -214,4 +221,18 @@ pub(crate) async fn scan_grads(
         input = Verify::plan(input, (0..wanted.len()).collect())?;
     }
     Ok(input)
+}
+
+/// `scan` reading `rows` rows per batch, if it is a file scan. The session's
+/// batch size is read when the scan is planned, so a smaller one for a single
+/// scan must be set on its [`FileScanConfig`].
+fn with_batch_rows(scan: Arc<dyn ExecutionPlan>, rows: usize) -> Arc<dyn ExecutionPlan> {
+    let Some(config) =
+        scan.downcast_ref::<DataSourceExec>().and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
+    else {
+        return scan;
+    };
+    let mut config = config.clone();
+    config.batch_size = Some(rows);
+    DataSourceExec::from_data_source(config)
 }

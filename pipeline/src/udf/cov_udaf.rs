@@ -121,12 +121,15 @@ impl<F: CovFunction> Accumulator for CovAccumulator<F> {
         size_of_val(self) + self.buf.capacity() * size_of::<f64>() + self.estimator.as_ref().map_or(0, |e| e.bytes())
     }
 
+    /// Consumes the estimator (DataFusion asks for a state once): its memory
+    /// — a sketch's 2ℓ·d buffer — is freed as soon as it is encoded, not when
+    /// the partial aggregate's stream ends.
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        if let Some(e) = self.estimator.as_mut() {
-            e.compact().map_err(|err| spectrum_error(F::NAME, err))?;
-        }
-        let bytes = self.estimator.as_mut().map(codec::encode);
-        Ok(vec![ScalarValue::LargeBinary(bytes)])
+        let Some(mut estimator) = self.estimator.take() else {
+            return Ok(vec![ScalarValue::LargeBinary(None)]);
+        };
+        estimator.compact().map_err(|err| spectrum_error(F::NAME, err))?;
+        Ok(vec![ScalarValue::LargeBinary(Some(codec::encode(&mut estimator)))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {

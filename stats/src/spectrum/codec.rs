@@ -84,7 +84,7 @@ pub fn encode(estimator: &mut CovEstimator) -> Vec<u8> {
             put_u64(&mut out, p.norms.len() as u64);
             put_f64s(&mut out, p.norms);
             out.reserve_exact(p.rows.len() * 4);
-            for v in p.rows {
+            for v in p.rows.iter() {
                 out.extend_from_slice(&v.to_le_bytes());
             }
         }
@@ -155,7 +155,7 @@ pub fn decode(bytes: &[u8]) -> Result<CovEstimator, SpectrumError> {
                 total: head[1],
                 mean: &mean,
                 norms: &norms,
-                rows: &rows,
+                rows: rows.into(),
             }))
         }
         t => return Err(bad(&format!("unknown state {t}"))),

@@ -1,5 +1,7 @@
 //! Frequent Directions: a covariance sketch in O(rank·d) memory.
 
+use std::borrow::Cow;
+
 use faer::linalg::matmul::matmul;
 use faer::{Accum, Mat, MatRef};
 
@@ -70,7 +72,9 @@ pub(crate) struct FdParts<'a> {
     pub total: f64,
     pub mean: &'a [f64],
     pub norms: &'a [f64],
-    pub rows: &'a [f32],
+    /// Borrowed when encoding; owned when decoding, so that the decoded rows
+    /// become the sketch's buffer without a copy.
+    pub rows: Cow<'a, [f32]>,
 }
 
 impl FrequentDirections {
@@ -99,10 +103,8 @@ impl FrequentDirections {
         fd.shrinkage = parts.shrinkage;
         fd.total = parts.total;
         fd.mean.copy_from_slice(parts.mean);
-        let rows = parts.rows.len() / parts.d.max(1);
-        fd.reserve_rows(rows);
-        fd.buffer[..parts.rows.len()].copy_from_slice(parts.rows);
-        fd.filled = rows;
+        fd.buffer = parts.rows.into_owned();
+        fd.filled = fd.buffer.len() / parts.d.max(1);
         fd.orthogonal = parts.norms.len();
         fd.norms = parts.norms.to_vec();
         fd
@@ -118,7 +120,7 @@ impl FrequentDirections {
             total: self.total,
             mean: &self.mean,
             norms: &self.norms[..self.orthogonal],
-            rows: &self.buffer[..self.filled * self.d],
+            rows: Cow::Borrowed(&self.buffer[..self.filled * self.d]),
         }
     }
 
