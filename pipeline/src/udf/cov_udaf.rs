@@ -23,6 +23,7 @@ use super::args::check_arity;
 use super::cov_function::{CovFunction, Input, apply, for_each_item, for_each_state, spectrum_error};
 use super::cov_groups::CovGroups;
 use super::vectors::coerce_vector;
+use crate::memory::process;
 use gradlake_stats::spectrum::{CovEstimator, Method, codec};
 
 /// The aggregate for a [`CovFunction`].
@@ -123,13 +124,19 @@ impl<F: CovFunction> Accumulator for CovAccumulator<F> {
 
     /// Consumes the estimator (DataFusion asks for a state once): its memory
     /// — a sketch's 2ℓ·d buffer — is freed as soon as it is encoded, not when
-    /// the partial aggregate's stream ends.
+    /// the partial aggregate's stream ends. A partition's scan is over when
+    /// its state is taken, and what its thread freed stays in that thread's
+    /// allocator arena, where the final merge (on another thread) cannot
+    /// reuse it: it is handed back to the system here.
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
         let Some(mut estimator) = self.estimator.take() else {
             return Ok(vec![ScalarValue::LargeBinary(None)]);
         };
         estimator.compact().map_err(|err| spectrum_error(F::NAME, err))?;
-        Ok(vec![ScalarValue::LargeBinary(Some(codec::encode(&mut estimator)))])
+        let bytes = codec::encode(&mut estimator);
+        drop(estimator);
+        process::release_free_memory();
+        Ok(vec![ScalarValue::LargeBinary(Some(bytes))])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
