@@ -46,6 +46,8 @@ if [ "$PART" = all ] || [ "$PART" = lake ]; then
     printf '%-34s %7.2f s  peak RSS %5d MB  %s\n' "$1" "$t" "$((m / 1024))" "$(tail -1 /tmp/gl-out)"
   }
   run "process baseline (SELECT 1)" "SELECT 1"
+  # The same plan over no rows: the code and the lake's metadata that any query of it maps.
+  run "planning baseline (no rows)" "SELECT i['n'] FROM (SELECT sketch_info(cov_sketch(\"values\", 128)) AS i FROM grad_vectors WHERE kind = 'none')"
   run "scan: reassemble every vector" "SELECT count(*), sum(cardinality(\"values\")) FROM grad_vectors WHERE kind = 'sample'"
   run "cov_sketch rank 128" "SELECT i['n'], i['error_bound'], i['total_variance'] FROM (SELECT sketch_info(cov_sketch(\"values\", 128)) AS i FROM grad_vectors WHERE kind = 'sample')"
   run "cov_spectrum fd 128 + spectrum_fit" "SELECT spectrum_fit(cov_spectrum(\"values\", 'fd', 128), 1, 32)['s'] FROM grad_vectors WHERE kind = 'sample'"
