@@ -3,9 +3,9 @@
 //!
 //! A SQL view (`array_agg(values ORDER BY chunk)`, `flatten`, `array_slice`)
 //! sorts, copies each chunk three times and holds every group until the scan
-//! ends. [`Assemble`] instead copies each chunk once, straight into the output
-//! batch's buffer (chunks out of order take one more copy), and emits a batch
-//! as soon as its tensors are complete. The writer
+//! ends. [`Assemble`] instead copies each chunk once, straight to its place in
+//! the output batch's buffer, in whatever order the chunks come, and emits a
+//! batch as soon as its tensors are complete. The writer
 //! keeps a tensor's chunks in one row group, and DataFusion never splits a row
 //! group between partitions, so tensors complete within a partition and only
 //! those of the row group being read are in flight: memory is bounded by the
@@ -25,7 +25,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use datafusion::arrow::datatypes::{DataType, Field, Float32Type, Int32Type, Int64Type, Schema, SchemaRef};
 use datafusion::catalog::Session;
-use datafusion::common::{DataFusionError, Result, exec_err, internal_err};
+use datafusion::common::{Result, exec_err, internal_err};
 use datafusion::datasource::TableProvider;
 use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -131,11 +131,9 @@ impl GradsOperator for Assemble {
                 schema,
                 runs: Interner::default(),
                 kinds: Interner::default(),
-                partial: HashMap::new(),
-                done: Vec::new(),
-                lengths: Vec::new(),
-                values: Vec::new(),
-                open: None,
+                slabs: VecDeque::new(),
+                first_slab: 0,
+                incomplete: HashMap::new(),
                 ready: VecDeque::new(),
                 reservation,
             },
@@ -165,26 +163,34 @@ impl Interner {
 /// (run, step, kind, sample, param_id), strings interned.
 type Key = (u32, i64, u32, i64, i32);
 
-/// A tensor whose chunks arrived out of order, assembled aside.
-struct Partial {
+/// An output batch being filled. A tensor takes its place here when its
+/// first chunk arrives, whichever chunk that is, and every chunk is copied
+/// once, straight to its place: the writer's order (within a row group, chunk
+/// 0 of every tensor, then chunk 1 of every tensor, …) needs no side buffer.
+struct Slab {
+    keys: Vec<Key>,
+    lengths: Vec<usize>,
+    /// The tensors' values one after another; chunks not yet arrived are zeros.
+    /// Allocated at its final size: it never grows by reallocation.
     values: Vec<f32>,
+    /// Tensors placed here that still miss chunks.
+    pending: usize,
+    /// No more tensors are placed here: it is full, or a later slab exists.
+    closed: bool,
+}
+
+/// Where a tensor that still misses chunks lies, and which have arrived.
+struct Slot {
+    /// The slab's sequence number.
+    slab: u64,
+    start: usize,
     seen: Vec<bool>,
     missing: usize,
 }
 
-/// The tensor being written straight into the output buffer: its chunks have
-/// arrived in order so far, the next expected is `next`.
-struct Open {
-    key: Key,
-    start: usize,
-    next: usize,
-    chunks: usize,
-}
-
-/// Reassembles one partition's tensors into output batches. Chunks that
-/// arrive in order — the writer's layout — are copied once, straight into the
-/// output buffer; anything else (a tensor's chunks out of order or
-/// interleaved with another's) goes through a [`Partial`] first.
+/// Reassembles one partition's tensors into output batches (see [`Slab`]).
+/// Batches go out in the order their tensors were placed, each as soon as
+/// it is closed and all its tensors are complete.
 struct Assembler {
     params: Arc<ParamIndex>,
     output: Vec<usize>,
@@ -192,13 +198,10 @@ struct Assembler {
     schema: SchemaRef,
     runs: Interner,
     kinds: Interner,
-    partial: HashMap<Key, Partial>,
-    /// Completed tensors, in the order of their values in `values`.
-    done: Vec<Key>,
-    lengths: Vec<usize>,
-    /// The values of `done`, then the chunks of `open` so far.
-    values: Vec<f32>,
-    open: Option<Open>,
+    slabs: VecDeque<Slab>,
+    /// The sequence number of `slabs[0]`.
+    first_slab: u64,
+    incomplete: HashMap<Key, Slot>,
     /// Batches built and not yet returned.
     ready: VecDeque<RecordBatch>,
     reservation: MemoryReservation,
@@ -233,11 +236,8 @@ impl Assembler {
             if self.with_values {
                 self.add_chunk(key, b, i)?;
             } else {
-                self.done.push(key);
-                self.lengths.push(0);
-                if self.done.len() >= OUTPUT_ROWS {
-                    self.emit()?;
-                }
+                self.place(key, 0, &[], 0)?;
+                self.complete(self.first_slab + self.slabs.len() as u64 - 1)?;
             }
         }
         Ok(())
@@ -267,130 +267,115 @@ impl Assembler {
         let start = values.value_offset(row) as usize;
         let flat = values.values().as_primitive::<Float32Type>().values();
         let chunk_values = &flat[start..start + expected];
-        if let Some(open) = &mut self.open {
-            if open.key == key && open.next == c {
-                self.values.extend_from_slice(chunk_values);
-                open.next += 1;
-                if open.next == open.chunks {
-                    self.close_open()?;
-                }
-                return Ok(());
-            }
-            self.set_aside_open()?;
-        }
-        if c == 0 && !self.partial.contains_key(&key) {
-            self.make_room(numel)?;
-            self.open = Some(Open { key, start: self.values.len(), next: 1, chunks });
-            self.values.extend_from_slice(chunk_values);
+        let Some(slot) = self.incomplete.get_mut(&key) else {
+            let (slab, start) = self.place(key, numel, chunk_values, c)?;
             if chunks == 1 {
-                self.close_open()?;
+                return self.complete(slab);
             }
+            let mut seen = vec![false; chunks];
+            seen[c] = true;
+            self.incomplete.insert(key, Slot { slab, start, seen, missing: chunks - 1 });
             return Ok(());
-        }
-        if !self.partial.contains_key(&key) {
-            self.reservation.try_grow(numel * size_of::<f32>())?;
-            self.partial.insert(key, Partial { values: vec![0.0; numel], seen: vec![false; chunks], missing: chunks });
-        }
-        let part = self.partial.get_mut(&key).expect("inserted above");
-        if std::mem::replace(&mut part.seen[c], true) {
+        };
+        if std::mem::replace(&mut slot.seen[c], true) {
             return exec_err!("grad_vectors: chunk {chunk} appears twice ({})", self.describe(&key));
         }
-        part.values[c * CHUNK_LEN..c * CHUNK_LEN + expected].copy_from_slice(chunk_values);
-        part.missing -= 1;
-        if part.missing == 0 {
-            let part = self.partial.remove(&key).expect("present");
-            self.make_room(numel)?;
-            self.values.extend_from_slice(&part.values);
-            self.reservation.shrink((numel * size_of::<f32>()).min(self.reservation.size()));
-            self.complete(key, numel)?;
+        let offset = slot.start + c * CHUNK_LEN;
+        let slab = &mut self.slabs[(slot.slab - self.first_slab) as usize];
+        slab.values[offset..offset + expected].copy_from_slice(chunk_values);
+        slot.missing -= 1;
+        if slot.missing == 0 {
+            let slab = slot.slab;
+            self.incomplete.remove(&key);
+            self.complete(slab)?;
         }
         Ok(())
     }
 
-    /// Makes room in `values` for a tensor of `numel` elements, emitting the
-    /// completed tensors first if it would not fit: the buffer never grows by
-    /// reallocation (which would copy it and, for a moment, hold it twice).
-    fn make_room(&mut self, numel: usize) -> Result<()> {
-        if self.values.len() + numel <= self.values.capacity() {
-            return Ok(());
-        }
-        if !self.done.is_empty() {
-            self.emit()?;
-        }
-        // Only a set-aside tensor's chunks can have been left here: release them.
-        let old = std::mem::take(&mut self.values).capacity() * size_of::<f32>();
-        self.reservation.shrink(old.min(self.reservation.size()));
-        let capacity = OUTPUT_VALUES.max(numel);
-        self.reservation.try_grow(capacity * size_of::<f32>())?;
-        self.values = Vec::with_capacity(capacity);
-        Ok(())
-    }
-
-    fn close_open(&mut self) -> Result<()> {
-        let open = self.open.take().expect("an open tensor");
-        self.complete(open.key, self.values.len() - open.start)
-    }
-
-    /// Records a tensor whose values end `values`, and emits a batch when enough are done.
-    fn complete(&mut self, key: Key, len: usize) -> Result<()> {
-        self.done.push(key);
-        self.lengths.push(len);
-        if self.values.len() >= OUTPUT_VALUES || self.done.len() >= OUTPUT_ROWS {
-            self.emit()?;
-        }
-        Ok(())
-    }
-
-    /// Moves the open tensor's chunks out of the output buffer into a [`Partial`].
-    fn set_aside_open(&mut self) -> Result<()> {
-        let Some(open) = self.open.take() else { return Ok(()) };
-        let run = &self.runs.names[open.key.0 as usize];
-        let numel = self.params.get(run, open.key.4).map_or(0, |e| e.numel);
-        self.reservation.try_grow(numel * size_of::<f32>())?;
-        let mut values = vec![0.0; numel];
-        let have = self.values.len() - open.start;
-        values[..have].copy_from_slice(&self.values[open.start..]);
-        self.values.truncate(open.start);
-        let mut seen = vec![false; open.chunks];
-        seen[..open.next].iter_mut().for_each(|s| *s = true);
-        self.partial.insert(open.key, Partial { values, seen, missing: open.chunks - open.next });
-        Ok(())
-    }
-
-    fn incomplete(&self) -> Option<DataFusionError> {
-        let (key, missing, chunks) = match &self.open {
-            Some(open) => (&open.key, open.chunks - open.next, open.chunks),
-            None => {
-                let (key, part) = self.partial.iter().next()?;
-                (key, part.missing, part.seen.len())
+    /// Gives a tensor of `numel` elements its place, with chunk `c`'s values
+    /// written and the rest zero; returns its slab's sequence number and offset.
+    fn place(&mut self, key: Key, numel: usize, chunk_values: &[f32], c: usize) -> Result<(u64, usize)> {
+        let fits = self.slabs.back().is_some_and(|s| !s.closed && s.values.len() + numel <= s.values.capacity());
+        if !fits {
+            if let Some(last) = self.slabs.back_mut() {
+                last.closed = true;
             }
-        };
-        Some(DataFusionError::Execution(format!(
-            "grad_vectors: {missing} of {chunks} chunks missing ({}); a tensor must lie in one row group (format v1)",
-            self.describe(key)
-        )))
+            self.flush()?;
+            let capacity = if self.with_values { OUTPUT_VALUES.max(numel) } else { 0 };
+            self.reservation.try_grow(capacity * size_of::<f32>())?;
+            self.slabs.push_back(Slab {
+                keys: Vec::new(),
+                lengths: Vec::new(),
+                values: Vec::with_capacity(capacity),
+                pending: 0,
+                closed: false,
+            });
+        }
+        let slab_seq = self.first_slab + self.slabs.len() as u64 - 1;
+        let slab = self.slabs.back_mut().expect("pushed above");
+        let start = slab.values.len();
+        slab.values.resize(start + c * CHUNK_LEN, 0.0);
+        slab.values.extend_from_slice(chunk_values);
+        slab.values.resize(start + numel, 0.0);
+        slab.keys.push(key);
+        slab.lengths.push(numel);
+        slab.pending += 1;
+        slab.closed = slab.values.len() >= OUTPUT_VALUES || slab.keys.len() >= OUTPUT_ROWS;
+        Ok((slab_seq, start))
     }
 
-    /// Turns the completed tensors into a batch on `ready`.
-    fn emit(&mut self) -> Result<()> {
-        let done = std::mem::take(&mut self.done);
-        let lengths = std::mem::take(&mut self.lengths);
-        let values = std::mem::take(&mut self.values);
+    /// Records that a tensor of slab `slab` has all its chunks.
+    fn complete(&mut self, slab: u64) -> Result<()> {
+        self.slabs[(slab - self.first_slab) as usize].pending -= 1;
+        self.flush()
+    }
+
+    /// Emits the leading slabs that are closed and complete.
+    fn flush(&mut self) -> Result<()> {
+        while self.slabs.front().is_some_and(|s| s.closed && s.pending == 0) {
+            let slab = self.slabs.pop_front().expect("checked above");
+            self.first_slab += 1;
+            self.emit(slab)?;
+        }
+        Ok(())
+    }
+
+    /// At the end of the input: an error for a tensor that misses chunks, or
+    /// the last batches on `ready`.
+    fn finish(&mut self) -> Result<()> {
+        let first = self.incomplete.iter().min_by_key(|(_, slot)| (slot.slab, slot.start));
+        if let Some((key, slot)) = first {
+            return exec_err!(
+                "grad_vectors: {} of {} chunks missing ({}); a tensor must lie in one row group (format v1)",
+                slot.missing,
+                slot.seen.len(),
+                self.describe(key)
+            );
+        }
+        if let Some(last) = self.slabs.back_mut() {
+            last.closed = true;
+        }
+        self.flush()
+    }
+
+    /// Turns a slab into a batch on `ready`.
+    fn emit(&mut self, slab: Slab) -> Result<()> {
+        let Slab { keys, lengths, values, .. } = slab;
         let bytes = values.capacity() * size_of::<f32>();
-        let n = done.len();
+        let n = keys.len();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.output.len());
         let mut values = Some(values);
         for &c in &self.output {
             columns.push(match c {
-                0 => dictionary(done.iter().map(|k| Some(k.0 as i32)), &self.runs.names)?,
-                1 => Arc::new(Int64Array::from_iter_values(done.iter().map(|k| k.1))),
-                2 => dictionary(done.iter().map(|k| Some(k.2 as i32)), &self.kinds.names)?,
-                3 => Arc::new(Int64Array::from_iter_values(done.iter().map(|k| k.3))),
-                4 => Arc::new(Int32Array::from_iter_values(done.iter().map(|k| k.4))),
+                0 => dictionary(keys.iter().map(|k| Some(k.0 as i32)), &self.runs.names)?,
+                1 => Arc::new(Int64Array::from_iter_values(keys.iter().map(|k| k.1))),
+                2 => dictionary(keys.iter().map(|k| Some(k.2 as i32)), &self.kinds.names)?,
+                3 => Arc::new(Int64Array::from_iter_values(keys.iter().map(|k| k.3))),
+                4 => Arc::new(Int32Array::from_iter_values(keys.iter().map(|k| k.4))),
                 5 => {
-                    let keys =
-                        done.iter().map(|k| self.params.get(&self.runs.names[k.0 as usize], k.4).map(|e| e.name));
-                    dictionary(keys, &self.params.names)?
+                    let names =
+                        keys.iter().map(|k| self.params.get(&self.runs.names[k.0 as usize], k.4).map(|e| e.name));
+                    dictionary(names, &self.params.names)?
                 }
                 VALUES => values_column(&lengths, values.take().unwrap_or_default()),
                 other => return internal_err!("grad_vectors has no column {other}"),
@@ -436,13 +421,7 @@ impl Stream for AssembleStream {
                 return Poll::Ready(Some(Ok(batch)));
             }
             if self.finished {
-                if self.assembler.done.is_empty() {
-                    return Poll::Ready(None);
-                }
-                if let Err(e) = self.assembler.emit() {
-                    return Poll::Ready(Some(Err(e)));
-                }
-                continue;
+                return Poll::Ready(None);
             }
             match self.input.poll_next_unpin(cx) {
                 Poll::Pending => return Poll::Pending,
@@ -454,8 +433,7 @@ impl Stream for AssembleStream {
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => {
                     self.finished = true;
-                    if let Some(e) = self.assembler.incomplete() {
-                        self.assembler.done.clear();
+                    if let Err(e) = self.assembler.finish() {
                         self.assembler.ready.clear();
                         return Poll::Ready(Some(Err(e)));
                     }
@@ -568,7 +546,18 @@ mod tests {
     }
 
     #[test]
-    fn chunks_out_of_order_or_interleaved_are_assembled_aside() {
+    fn the_writers_chunk_major_order_keeps_the_tensors_order() {
+        // Within a row group the writer sorts by chunk, then sample: chunk 0 of
+        // every tensor comes first. 300 tensors of 3 chunks span several batches.
+        let numel = 2 * CHUNK_LEN + 5;
+        let rows: Vec<(i64, usize)> = (0..3).flat_map(|c| (0..300).map(move |s| (s, c))).collect();
+        let out = assemble(numel, rows.chunks(32).map(|r| chunk_rows(numel, r)).collect()).unwrap();
+        assert_eq!(check(numel, &out), (0..300).collect::<Vec<_>>());
+        assert!(out.len() > 1 && out.iter().all(|b| b.column(1).as_list::<i32>().values().len() <= OUTPUT_VALUES));
+    }
+
+    #[test]
+    fn chunks_out_of_order_or_interleaved_are_assembled_in_place() {
         let numel = 2 * CHUNK_LEN + 1;
         let rows = [(0, 1), (1, 0), (0, 0), (1, 2), (2, 0), (2, 1), (0, 2), (1, 1), (2, 2)];
         let out = assemble(numel, vec![chunk_rows(numel, &rows[..5]), chunk_rows(numel, &rows[5..])]).unwrap();
