@@ -36,6 +36,14 @@ impl fmt::Display for InlineReads {
     }
 }
 
+/// Ranges at least this long are mapped rather than copied: a Parquet column
+/// chunk of gradient values (megabytes) then stays in the page cache, read in
+/// place, instead of taking a fresh heap buffer per row group, which glibc
+/// keeps around fragmented once freed (`bench/spectrum.sh`: the two scan
+/// threads' heaps held twice what was live). Short reads (footers, key
+/// columns) are cheaper copied than mapped and unmapped.
+const MAP_AT_LEAST: u64 = 1 << 20;
+
 #[cfg(unix)]
 fn read_ranges(path: &std::path::Path, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
     use std::os::unix::fs::FileExt;
@@ -46,10 +54,31 @@ fn read_ranges(path: &std::path::Path, location: &Path, ranges: &[Range<u64>]) -
         _ => object_store::Error::Generic { store: "LocalFileSystem", source: format!("{location}: {source}").into() },
     };
     let file = std::fs::File::open(path).map_err(failed)?;
+    let mut file_len = None;
     ranges
         .iter()
         .map(|r| {
-            let mut buffer = vec![0u8; usize::try_from(r.end.saturating_sub(r.start)).unwrap_or(usize::MAX)];
+            let len = r.end.saturating_sub(r.start);
+            if len >= MAP_AT_LEAST {
+                // A mapping past the end would fault on access: check first.
+                let size = match file_len {
+                    Some(size) => size,
+                    None => *file_len.insert(file.metadata().map_err(failed)?.len()),
+                };
+                if r.end > size {
+                    return Err(failed(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("bytes {}..{} asked of a file of {size} bytes", r.start, r.end),
+                    )));
+                }
+                // SAFETY: lake files are written aside and renamed into place,
+                // never changed once visible; a file another program truncates
+                // while it is read is the one case this does not survive.
+                let map = unsafe { memmap2::MmapOptions::new().offset(r.start).len(len as usize).map(&file) }
+                    .map_err(failed)?;
+                return Ok(Bytes::from_owner(map));
+            }
+            let mut buffer = vec![0u8; usize::try_from(len).unwrap_or(usize::MAX)];
             file.read_exact_at(&mut buffer, r.start).map_err(failed)?;
             Ok(Bytes::from(buffer))
         })
@@ -113,17 +142,22 @@ mod tests {
     #[tokio::test]
     async fn ranges_read_inline_equal_the_file_system_s_and_errors_name_the_object() {
         let dir = tempfile::tempdir().unwrap();
-        let bytes: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let size = 3 * MAP_AT_LEAST as u32 + 10_000;
+        let bytes: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
         std::fs::write(dir.path().join("f.bin"), &bytes).unwrap();
         let location = Path::from_absolute_path(dir.path().join("f.bin")).unwrap();
-        let ranges = [0..10, 4000..9000, 9999..10_000, 5..5];
+        // Short ranges are copied, long ones mapped (at unaligned offsets too).
+        let long = MAP_AT_LEAST;
+        let ranges = [0..10, 4000..9000, 9999..10_000, 5..5, 0..long, 4097..4097 + long + 3, 12_345..size as u64];
         let store = InlineReads::default();
         let got = store.get_ranges(&location, &ranges).await.unwrap();
         for (r, g) in ranges.iter().zip(&got) {
             assert_eq!(&g[..], &bytes[r.start as usize..r.end as usize]);
         }
-        let past_the_end = store.get_ranges(&location, std::slice::from_ref(&(9000..10_001))).await.unwrap_err();
-        assert!(past_the_end.to_string().contains("f.bin"), "{past_the_end}");
+        for beyond in [size as u64 - 10..size as u64 + 1, 10..size as u64 + 1] {
+            let past_the_end = store.get_ranges(&location, std::slice::from_ref(&beyond)).await.unwrap_err();
+            assert!(past_the_end.to_string().contains("f.bin"), "{past_the_end}");
+        }
         let missing = Path::from_absolute_path(dir.path().join("gone.bin")).unwrap();
         let err = store.get_ranges(&missing, std::slice::from_ref(&(0..1))).await.unwrap_err();
         assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
