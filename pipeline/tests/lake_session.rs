@@ -254,6 +254,32 @@ async fn key_filters_on_derived_tables_are_applied_once_in_the_scan() {
 }
 
 #[tokio::test]
+async fn derived_tables_split_the_lake_into_byte_ranges_and_keep_tensors_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    write_lake(dir.path());
+    let s = open(dir.path()).await;
+    // Files this small are split only when DataFusion is told to (10 MB by default).
+    query(&s, "SET datafusion.optimizer.repartition_file_min_size = 1").await;
+    // `grads` files declare their sort order, which a scan keeps by splitting
+    // only between files; the derived tables keep no order, so DataFusion may
+    // split their files into byte ranges of equal size.
+    let scan_of = |plan: &str| plan.lines().find(|l| l.contains("DataSourceExec")).unwrap_or_default().to_string();
+    let plan = query_text(&s, "EXPLAIN SELECT sum(numel), max(step) FROM grads").await;
+    assert!(scan_of(&plan).contains("output_ordering=[step@"), "{plan}");
+    for table in ["grad_vectors", "grad_values"] {
+        let plan = query_text(&s, &format!("EXPLAIN SELECT count(*) FROM {table}")).await;
+        assert!(!scan_of(&plan).contains("output_ordering"), "{table}:\n{plan}");
+    }
+    let plan = query_text(&s, "EXPLAIN SELECT count(*) FROM grad_vectors").await;
+    assert!(scan_of(&plan).contains(".parquet:"), "split into byte ranges:\n{plan}");
+    // A row group goes whole to one partition: every tensor is assembled.
+    let got = query(&s, "SELECT count(*) AS n, sum(cardinality(\"values\")) AS v FROM grad_vectors").await;
+    assert_eq!(got[0].column(0).as_primitive::<Int64Type>().value(0), 2 * STEPS * 2);
+    let values = got[0].column(1).as_primitive::<datafusion::arrow::datatypes::UInt64Type>().value(0);
+    assert_eq!(values, 2 * STEPS as u64 * (W_LEN as u64 + 3));
+}
+
+#[tokio::test]
 async fn a_damaged_file_is_named_when_the_lake_is_opened() {
     let dir = tempfile::tempdir().unwrap();
     write_lake(dir.path());

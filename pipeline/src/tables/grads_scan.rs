@@ -206,10 +206,7 @@ pub(crate) async fn scan_grads(
     let projection = verify.clone().unwrap_or_else(|| wanted.clone());
     let mut inner: Vec<Expr> = filters.iter().filter_map(|f| params.inner_filter(f)).collect();
     inner.extend(extra);
-    let mut input = provider.scan(state, Some(&projection), &inner, None).await?;
-    if let Some(rows) = batch_rows {
-        input = with_batch_rows(input, rows);
-    }
+    let mut input = derived_scan(provider.scan(state, Some(&projection), &inner, None).await?, batch_rows);
     // A filter right above the scan is what DataFusion pushes into the Parquet
     // reader (row-group and page pruning, filtering before decoding the values).
     if let Some(predicate) = conjunction(inner) {
@@ -223,16 +220,27 @@ pub(crate) async fn scan_grads(
     Ok(input)
 }
 
-/// `scan` reading `rows` rows per batch, if it is a file scan. The session's
-/// batch size is read when the scan is planned, so a smaller one for a single
-/// scan must be set on its [`FileScanConfig`].
-fn with_batch_rows(scan: Arc<dyn ExecutionPlan>, rows: usize) -> Arc<dyn ExecutionPlan> {
+/// `scan` as the derived tables read it, if it is a file scan: `rows` rows per
+/// batch when given, and without the sort order its files declare.
+///
+/// The session's batch size is read when the scan is planned, so a smaller
+/// one for a single scan must be set on its [`FileScanConfig`]. The order:
+/// `grad_vectors` and `grad_values` keep none of their own, and a scan that
+/// promises one is split between partitions only at file boundaries. On a
+/// lake of a few large files the partitions then get unequal shares (7 files
+/// into 2 partitions: 4 and 3, one core idle for the last third). Unordered,
+/// the files are split into byte ranges of equal size; a row group still
+/// goes whole to one partition, so a tensor's chunks stay together.
+fn derived_scan(scan: Arc<dyn ExecutionPlan>, rows: Option<usize>) -> Arc<dyn ExecutionPlan> {
     let Some(config) =
         scan.downcast_ref::<DataSourceExec>().and_then(|d| d.data_source().downcast_ref::<FileScanConfig>())
     else {
         return scan;
     };
     let mut config = config.clone();
-    config.batch_size = Some(rows);
+    if let Some(rows) = rows {
+        config.batch_size = Some(rows);
+    }
+    config.output_ordering.clear();
     DataSourceExec::from_data_source(config)
 }
