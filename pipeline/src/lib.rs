@@ -13,6 +13,7 @@ mod hiding_store;
 mod local_reads;
 pub mod memory;
 pub mod output;
+mod plan;
 pub mod session;
 pub mod store;
 mod tables;

@@ -203,10 +203,12 @@ fn build_context(options: &SessionOptions) -> Result<(SessionContext, Arc<PeakPo
         Some(cluster) => builder = crate::distributed::distribute(builder, cluster)?,
         // On a cluster the stages travel with DataFusion's aggregate (which any
         // worker decodes); each worker swaps in the chunk-wise one itself.
-        None if !options.element_wise_aggregation => {
-            builder = builder.with_physical_optimizer_rule(Arc::new(crate::tables::ChunkAggregation));
+        None => {
+            if !options.element_wise_aggregation {
+                builder = builder.with_physical_optimizer_rule(Arc::new(crate::tables::ChunkAggregation));
+            }
+            builder = builder.with_physical_optimizer_rule(Arc::new(crate::plan::OrderedSketchMerge));
         }
-        None => {}
     }
     let ctx = SessionContext::new_with_state(builder.build()).enable_url_table();
     ctx.register_object_store(ObjectStoreUrl::local_filesystem().as_ref(), Arc::new(InlineReads::default()));

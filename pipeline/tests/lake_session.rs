@@ -272,6 +272,9 @@ async fn derived_tables_split_the_lake_into_byte_ranges_and_keep_tensors_whole()
     }
     let plan = query_text(&s, "EXPLAIN SELECT count(*) FROM grad_vectors").await;
     assert!(scan_of(&plan).contains(".parquet:"), "split into byte ranges:\n{plan}");
+    // The final stage of a sketch merges the partitions' states in partition order.
+    let plan = query_text(&s, "EXPLAIN SELECT sketch_info(cov_sketch(\"values\", 4)) FROM grad_vectors").await;
+    assert!(plan.contains("RoundRobinMergeExec") && !plan.contains("CoalescePartitionsExec"), "{plan}");
     // A row group goes whole to one partition: every tensor is assembled.
     let got = query(&s, "SELECT count(*) AS n, sum(cardinality(\"values\")) AS v FROM grad_vectors").await;
     assert_eq!(got[0].column(0).as_primitive::<Int64Type>().value(0), 2 * STEPS * 2);

@@ -48,6 +48,17 @@ use cov_udaf::CovUdaf;
 use row_udf::RowUdf;
 use sample_udaf::SampleUdaf;
 
+/// Whether `udaf` is a covariance aggregate, whose state is a sketch: merging
+/// sketches in another order gives another (equally valid) answer, so the
+/// final stage merges them in a fixed order (`plan::OrderedSketchMerge`).
+pub(crate) fn is_covariance_aggregate(udaf: &AggregateUDF) -> bool {
+    let f = udaf.inner();
+    f.is::<CovUdaf<cov_spectrum::CovSpectrum>>()
+        || f.is::<CovUdaf<cov_spectrum_info::CovSpectrumInfo>>()
+        || f.is::<CovUdaf<cov_sketch::CovSketch>>()
+        || f.is::<CovUdaf<sketch_merge::SketchMerge>>()
+}
+
 /// Every aggregate function, ready to register.
 pub fn aggregates() -> Vec<AggregateUDF> {
     vec![
